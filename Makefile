@@ -1,0 +1,26 @@
+# The README's two commands: `make run` and `make test`. Each creates .venv once and reuses it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,scale]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/photcat run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check photcat tests benchmarks
+	$(BIN)/ruff format --check photcat tests benchmarks
+
+clean:
+	rm -rf $(VENV) photcat-output

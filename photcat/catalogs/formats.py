@@ -1,0 +1,307 @@
+"""Raw readers for each file format: path -> column source, whole or in row ranges.
+
+Each reader yields :class:`RawChunk` objects (a dict of 1-D column arrays plus the global row
+offset), so the canonicaliser never cares where columns came from. Vector columns (FITS
+``5E``) are exposed as ``NAME[i]``. Memory is bounded by the chunk size for Parquet (row
+groups / record batches), FITS (memory-mapped rows), CSV and ANNz ASCII (chunked parsing).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ANNZ_BAND_COLUMNS = ("u", "g", "r", "i", "z")
+
+
+class CatalogError(ValueError):
+    """A catalogue cannot be read as asked; the message names the file and the problem."""
+
+
+@dataclass
+class RawChunk:
+    columns: dict[str, Any]  # name -> 1-D array-like
+    offset: int  # global index of the first row in the file
+    nrows: int
+    units: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # provenance found in the file
+
+
+def detect_format(path: Path) -> str:
+    """File format from its name, or by sniffing content for extension-less ASCII."""
+    name = path.name.lower()
+    for suffix, fmt in (
+        (".fits.gz", "fits"),
+        (".fits", "fits"),
+        (".fit", "fits"),
+        (".fz", "fits"),
+        (".csv.gz", "csv"),
+        (".csv", "csv"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+        (".h5", "hdf5"),
+        (".hdf5", "hdf5"),
+    ):
+        if name.endswith(suffix):
+            return fmt
+    if path.is_dir():
+        return "parquet"
+    with open(path, "rb") as fh:
+        head = fh.read(80)
+    if head.startswith(b"SIMPLE  ="):
+        return "fits"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    return "ascii"  # whitespace-separated, no header: the ANNz format
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise CatalogError(f"catalogue file not found: {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise CatalogError(f"catalogue file is empty (0 bytes): {path}")
+
+
+def iter_raw(
+    path: Path, fmt: str, rows: int | None, columns: list[str] | None
+) -> Iterator[RawChunk]:
+    """Yield raw chunks of at most ``rows`` rows (all rows at once when ``rows`` is None)."""
+    _check_readable(path)
+    try:
+        if fmt == "fits":
+            yield from _iter_fits(path, rows)
+        elif fmt == "parquet":
+            yield from _iter_parquet(path, rows, columns)
+        elif fmt == "csv":
+            yield from _iter_csv(path, rows)
+        elif fmt == "ascii":
+            yield from _iter_annz(path, rows)
+        elif fmt == "hdf5":
+            yield from _iter_hdf5(path, rows)
+        else:
+            raise CatalogError(f"unknown format {fmt!r} for {path}")
+    except CatalogError:
+        raise
+    except (OSError, ValueError, TypeError, EOFError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read {path} as {fmt}: {exc}") from exc
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid/ArrowException types
+        if type(exc).__module__.startswith("pyarrow"):
+            raise CatalogError(f"cannot read {path} as {fmt}: {exc}") from exc
+        raise
+
+
+# --- FITS -----------------------------------------------------------------------------------
+
+
+def _fits_table_hdu(hdul, path: Path):
+    for hdu in hdul:
+        if hdu.header.get("XTENSION") in ("BINTABLE", "TABLE"):
+            return hdu
+    raise CatalogError(f"{path} has no table extension (HDUs: {[h.name for h in hdul]})")
+
+
+def _iter_fits(path: Path, rows: int | None) -> Iterator[RawChunk]:
+    from astropy.io import fits
+
+    compressed = path.name.lower().endswith(".gz")
+    with fits.open(path, memmap=not compressed, lazy_load_hdus=True) as hdul:
+        hdu = _fits_table_hdu(hdul, path)
+        hdr = hdu.header
+        n = int(hdr["NAXIS2"])
+        if not compressed:
+            expected = hdu._data_offset + int(hdr["NAXIS1"]) * n + int(hdr.get("PCOUNT", 0))
+            actual = path.stat().st_size
+            if actual < expected:
+                raise CatalogError(
+                    f"FITS file is truncated: {path} holds {actual:,} bytes but its table "
+                    f"header declares {n:,} rows needing {expected:,} bytes"
+                )
+        meta = _fits_provenance(hdr)
+        data = hdu.data
+        names = list(data.columns.names)
+        units = {c.name: (c.unit or "") for c in data.columns}
+        step = rows or max(n, 1)
+        for start in range(0, max(n, 1), step):
+            stop = min(start + step, n)
+            part = data[start:stop]
+            cols: dict[str, Any] = {}
+            for name in names:
+                arr = np.asarray(part[name])
+                if arr.ndim == 2:
+                    for i in range(arr.shape[1]):
+                        cols[f"{name}[{i}]"] = arr[:, i].astype(arr.dtype.newbyteorder("="))
+                elif arr.dtype.kind in "SU":
+                    cols[name] = arr.astype(str)
+                else:
+                    cols[name] = arr.astype(arr.dtype.newbyteorder("="))
+            yield RawChunk(cols, start, stop - start, units, meta)
+
+
+def _fits_provenance(hdr) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if "PHOTCATV" in hdr:
+        meta["photcat_version"] = hdr["PHOTCATV"]
+    if "PCMETA" in hdr:
+        try:
+            meta.update(json.loads(hdr["PCMETA"]))
+        except json.JSONDecodeError:
+            pass
+    return meta
+
+
+# --- Parquet --------------------------------------------------------------------------------
+
+
+def _iter_parquet(path: Path, rows: int | None, columns: list[str] | None) -> Iterator[RawChunk]:
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(path, format="parquet")
+    schema = dataset.schema
+    meta = _parquet_provenance(schema.metadata)
+    units = {f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in schema if f.metadata}
+    present = set(schema.names)
+    cols = [c for c in columns if c in present] if columns else None
+    offset = 0
+    step = rows or 1 << 20
+    scanner = dataset.scanner(columns=cols, batch_size=min(step, 1 << 20))
+    pending: list = []  # record batches not yet emitted, fewer than ``step`` rows in all
+    n_pending = 0
+
+    def emit(batches) -> RawChunk:
+        import pyarrow as pa
+
+        t = pa.Table.from_batches(batches).combine_chunks()
+        data = {name: t.column(name).to_numpy() for name in t.column_names}
+        return RawChunk(data, offset, t.num_rows, units, meta)
+
+    for batch in scanner.to_batches():
+        while batch.num_rows:
+            take = min(step - n_pending, batch.num_rows)
+            pending.append(batch.slice(0, take))
+            n_pending += take
+            batch = batch.slice(take)
+            if n_pending == step:
+                yield emit(pending)
+                offset += n_pending
+                pending, n_pending = [], 0
+    if n_pending or offset == 0:
+        if not pending:
+            yield RawChunk({n: np.array([]) for n in (cols or schema.names)}, 0, 0, units, meta)
+        else:
+            yield emit(pending)
+
+
+def _parquet_provenance(md: dict | None) -> dict[str, Any]:
+    if md and b"photcat" in md:
+        try:
+            return json.loads(md[b"photcat"])
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+# --- CSV and ANNz ASCII ---------------------------------------------------------------------
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if path.name.lower().endswith(".gz") else open(path)
+
+
+def _iter_csv(path: Path, rows: int | None) -> Iterator[RawChunk]:
+    # CasJobs exports may start with a "#Table1" line; comment lines are skipped.
+    with _open_text(path) as fh:
+        reader = pd.read_csv(fh, comment="#", chunksize=rows or 1 << 62, skipinitialspace=True)
+        offset = 0
+        try:
+            for df in reader:
+                yield RawChunk({c: df[c] for c in df.columns}, offset, len(df))
+                offset += len(df)
+        except pd.errors.ParserError as exc:
+            raise CatalogError(f"malformed CSV {path}: {exc}") from exc
+        except pd.errors.EmptyDataError as exc:
+            raise CatalogError(f"CSV file has no header or data: {path}") from exc
+
+
+def _iter_annz(path: Path, rows: int | None) -> Iterator[RawChunk]:
+    """ANNz ASCII: n magnitudes, n errors, then z_spec (optional) per line, no header."""
+    with _open_text(path) as fh:
+        first = ""
+        for line in fh:
+            if line.strip() and not line.lstrip().startswith("#"):
+                first = line
+                break
+    ncol = len(first.split())
+    if ncol == 0:
+        raise CatalogError(f"no data lines in {path}")
+    nb = ncol // 2
+    if ncol not in (2 * nb, 2 * nb + 1) or nb < 1:
+        raise CatalogError(f"{path}: {ncol} columns is not an ANNz layout (n mags, n errors, z)")
+    bands = ANNZ_BAND_COLUMNS[:nb] if nb <= 5 else tuple(f"b{i}" for i in range(nb))
+    names = [*bands, *(f"{b}_err" for b in bands)] + (["z_spec"] if ncol % 2 else [])
+    with _open_text(path) as fh:
+        reader = pd.read_csv(
+            fh, sep=r"\s+", header=None, names=names, comment="#", chunksize=rows or 1 << 62
+        )
+        offset = 0
+        try:
+            for df in reader:
+                yield RawChunk({c: df[c] for c in df.columns}, offset, len(df))
+                offset += len(df)
+        except pd.errors.ParserError as exc:
+            raise CatalogError(f"malformed ANNz ASCII file {path}: {exc}") from exc
+
+
+def _iter_hdf5(path: Path, rows: int | None) -> Iterator[RawChunk]:
+    from astropy.table import Table
+
+    t = Table.read(path, format="hdf5")
+    step = rows or max(len(t), 1)
+    for start in range(0, max(len(t), 1), step):
+        part = t[start : start + step]
+        yield RawChunk(
+            {c: np.asarray(part[c]) for c in part.colnames},
+            start,
+            len(part),
+            {c: str(part[c].unit or "") for c in part.colnames},
+        )
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file (or of a folder's files in sorted order), streamed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = (
+        sorted(p for p in Path(path).rglob("*") if p.is_file())
+        if Path(path).is_dir()
+        else [Path(path)]
+    )
+    for f in files:
+        with open(f, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    return h.hexdigest()
+
+
+def count_rows(path: Path, fmt: str) -> int | None:
+    """Row count from metadata where cheap (FITS header, Parquet footer), else None."""
+    if fmt == "fits" and not path.name.lower().endswith(".gz"):
+        from astropy.io import fits
+
+        with fits.open(path, memmap=True) as hdul:
+            return int(_fits_table_hdu(hdul, path).header["NAXIS2"])
+    if fmt == "parquet":
+        import pyarrow.dataset as ds
+
+        return ds.dataset(path, format="parquet").count_rows()
+    return None
+
+
+__all__ = ["CatalogError", "RawChunk", "detect_format", "iter_raw", "file_sha256", "count_rows"]

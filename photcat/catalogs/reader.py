@@ -1,0 +1,277 @@
+"""``read`` and ``iter_read``: any supported file -> canonical table + ingest report.
+
+The canonical table (pandas) has ``object_id``, ``ra``, ``dec`` (deg), ``mag_<b>`` (AB mag,
+Galactic-extinction corrected when extinction columns exist), ``magerr_<b>`` (mag),
+``flag_<b>`` (uint16, see :mod:`photcat.catalogs.flags`), ``extinction_<b>`` (mag) when
+present, and ``z_spec`` / ``flag_zspec`` when the file has a redshift. No row is ever dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from photcat import __version__
+from photcat.catalogs import validate as V
+from photcat.catalogs.bands import BANDS, band, sort_bands
+from photcat.catalogs.formats import CatalogError, detect_format, file_sha256, iter_raw
+from photcat.catalogs.report import IngestReport
+from photcat.catalogs.schema import BandColumns, Schema, get_schema
+
+
+@dataclass
+class Catalog:
+    """A canonical table with its bands, schema, ingest report and provenance."""
+
+    table: pd.DataFrame
+    bands: tuple[str, ...]  # all bands present, blue to red
+    required_bands: tuple[str, ...]
+    schema: Schema
+    report: IngestReport
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A schema matched to a file's actual column names."""
+
+    schema: Schema
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    cols: dict[str, str]  # canonical role -> actual file column name
+
+
+def _resolve(schemas: tuple[Schema, ...], names: list[str], path: Path) -> _Resolved:
+    lower = {n.lower(): n for n in names}
+    failures = []
+    for s in schemas:
+        if s.name == "canonical":  # photcat's own output: every known band it holds
+            extra = [
+                b
+                for b in BANDS
+                if b not in s.bands and f"mag_{b}" in lower and f"magerr_{b}" in lower
+            ]
+            s = replace(
+                s,
+                optional_bands={b: BandColumns(f"mag_{b}", f"magerr_{b}") for b in extra},
+            )
+        cols: dict[str, str] = {}
+        missing: list[str] = []
+
+        def need(role: str, col: str, required: bool = True, cols=cols, missing=missing) -> None:
+            hit = lower.get(col.lower())
+            if hit is not None:
+                cols[role] = hit
+            elif required:
+                missing.append(f"{col!r} ({role})")
+
+        for b in s.bands:
+            if s.mag is not None:
+                need(f"mag_{b}", s.column(s.mag, b))
+                need(f"magerr_{b}", s.column(s.magerr, b))
+            else:
+                need(f"flux_{b}", s.column(s.flux, b))
+                need(f"ivar_{b}", s.column(s.flux_ivar, b))
+            if s.extinction:
+                need(f"extinction_{b}", s.column(s.extinction, b), required=False)
+        for role in ("id", "ra", "dec", "z"):
+            col = getattr(s, role)
+            if col:
+                need(role, col, required=False)
+        optional = []
+        for b, bc in s.optional_bands.items():
+            if bc.mag.lower() in lower and bc.magerr.lower() in lower:
+                cols[f"mag_{b}"], cols[f"magerr_{b}"] = (
+                    lower[bc.mag.lower()],
+                    lower[bc.magerr.lower()],
+                )
+                optional.append(b)
+        if not missing:
+            if s.extinction and any(f"extinction_{b}" not in cols for b in s.bands):
+                for b in s.bands:  # correct all bands or none
+                    cols.pop(f"extinction_{b}", None)
+            return _Resolved(s, s.bands, sort_bands(optional), cols)
+        failures.append(f"form {s.mag or s.flux!r}: missing {', '.join(missing)}")
+    shown = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
+    raise CatalogError(
+        f"catalogue {path} lacks columns required by schema {schemas[0].name!r}: "
+        + "; ".join(failures)
+        + f". Columns present: {shown}"
+    )
+
+
+def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.DataFrame:
+    c, s, n = res.cols, res.schema, chunk.nrows
+    raw = chunk.columns
+    out: dict[str, Any] = {}
+    if "id" in c:
+        ids, text = V.to_float(raw[c["id"]]) if not _is_text(raw[c["id"]]) else (None, None)
+        if (
+            ids is not None
+            and not text.any()
+            and np.isfinite(ids).all()
+            and np.all(ids == np.round(ids))
+        ):
+            out["object_id"] = np.asarray(raw[c["id"]]).astype(np.int64)
+        else:
+            out["object_id"] = np.asarray(raw[c["id"]]).astype(str)
+    else:
+        out["object_id"] = np.arange(chunk.offset, chunk.offset + n, dtype=np.int64)
+    for role in ("ra", "dec"):
+        if role in c:
+            out[role] = V.to_float(raw[c[role]])[0]
+    corrected = bool(any(k.startswith("extinction_") for k in c)) and not s.extinction_applied
+    for b in (*res.required, *res.optional):
+        if f"flux_{b}" in c:
+            mag, err, flag = V.band_from_fluxes(raw[c[f"flux_{b}"]], raw[c[f"ivar_{b}"]])
+        else:
+            bc = s.optional_bands.get(b)
+            system = bc.system if bc else s.system
+            mag, err, flag = V.band_from_mags(
+                raw[c[f"mag_{b}"]],
+                raw[c[f"magerr_{b}"]],
+                vega_to_ab=band(b).vega_to_ab if system == "Vega" else 0.0,
+                missing_values=bc.missing_values if bc else (),
+            )
+        if f"extinction_{b}" in c:
+            ext = V.to_float(raw[c[f"extinction_{b}"]])[0]
+            bad_ext = ~np.isfinite(ext) & (flag == 0)
+            flag[bad_ext] |= V.F.ERR_INVALID
+            if corrected:
+                mag = np.where(flag == 0, mag - ext, np.nan)
+            err = np.where(flag == 0, err, np.nan)
+            out[f"extinction_{b}"] = ext
+        if s.name == "canonical" and f"flag_{b}" in raw:  # keep the reasons found upstream
+            stored = np.asarray(raw[f"flag_{b}"]).astype(np.uint16)
+            flag = np.where(stored != 0, stored, flag).astype(np.uint16)
+        out[f"mag_{b}"], out[f"magerr_{b}"], out[f"flag_{b}"] = mag, err, flag
+    if "z" in c:
+        out["z_spec"], out["flag_zspec"] = V.redshift_flags(raw[c["z"]])
+        if s.name == "canonical" and "flag_zspec" in raw:
+            stored = np.asarray(raw["flag_zspec"]).astype(np.uint16)
+            out["flag_zspec"] = np.where(stored != 0, stored, out["flag_zspec"]).astype(np.uint16)
+    table = pd.DataFrame(out)
+    if keep_columns:
+        used = set(c.values())
+        vectors = {u.split("[")[0] for u in used if "[" in u}
+        for name, values in raw.items():
+            if name in used or name.split("[")[0] in vectors:
+                continue
+            if s.name == "canonical" and name in table:  # photcat's own columns, rebuilt above
+                continue
+            key = name.replace("[", "_").replace("]", "")
+            table[key if key not in table else f"input_{key}"] = np.asarray(values)
+    return table
+
+
+def _is_text(values) -> bool:
+    arr = values.dtype if hasattr(values, "dtype") else np.asarray(values).dtype
+    return getattr(arr, "kind", "O") in "OUS" or str(arr) in ("string", "str")
+
+
+def _check_types(table: pd.DataFrame, res: _Resolved, path: Path) -> None:
+    """A required column with values but not one number is a wrong-type file, not bad rows."""
+    from photcat.catalogs import flags as F
+
+    if not len(table):
+        return
+    for b in res.required:
+        if np.all(table[f"flag_{b}"].to_numpy() & F.NONNUMERIC):
+            col = res.cols.get(f"mag_{b}", res.cols.get(f"flux_{b}"))
+            raise CatalogError(
+                f"column {col!r} in {path} holds text, not numbers (schema {res.schema.name!r}, band {b})"
+            )
+
+
+def iter_read(
+    path: str | Path,
+    schema: str | dict | Schema = "sdss",
+    *,
+    rows: int = 1_000_000,
+    format: str | None = None,
+    keep_columns: bool = False,
+    checksum: bool = True,
+) -> Iterator[Catalog]:
+    """Yield the catalogue in partitions of at most ``rows`` rows; memory bounded by ``rows``.
+
+    Each partition is a :class:`Catalog` whose report counts that partition only; merge them
+    with :meth:`IngestReport.merge`. ``object_id`` defaults to the global row index.
+    """
+    path = Path(path)
+    fmt = format or detect_format(path) if path.exists() else (format or "missing")
+    if not path.exists():
+        raise CatalogError(f"catalogue file not found: {path}")
+    schemas = get_schema(schema)
+    meta_base = {
+        "source": str(path),
+        "format": fmt,
+        "input_sha256": file_sha256(path) if checksum else None,
+        "photcat_version": __version__,
+    }
+    res: _Resolved | None = None
+    for chunk in iter_raw(path, fmt, rows, None):
+        if res is None:
+            res = _resolve(schemas, list(chunk.columns), path)
+        table = _canonicalise(chunk, res, path, keep_columns)
+        _check_types(table, res, path)
+        corrected = (
+            any(k.startswith("extinction_") for k in res.cols) and not res.schema.extinction_applied
+        )
+        if res.schema.extinction_applied:
+            corrected = bool(chunk.meta.get("extinction_corrected", False))
+        report = IngestReport.from_table(
+            table,
+            source=str(path),
+            schema=res.schema.name,
+            required=res.required,
+            optional=res.optional,
+            extinction_corrected=corrected,
+        )
+        meta = {
+            **meta_base,
+            "provenance": chunk.meta,  # what an upstream photcat run recorded in the file
+            "schema": res.schema.name,
+            "extinction_corrected": report.extinction_corrected,
+            "rows_offset": chunk.offset,
+            "input_units": {k: v for k, v in chunk.units.items() if v},
+        }
+        yield Catalog(
+            table,
+            sort_bands(list(res.required) + list(res.optional)),
+            res.required,
+            res.schema,
+            report,
+            meta,
+        )
+
+
+def read(
+    path: str | Path,
+    schema: str | dict | Schema = "sdss",
+    *,
+    format: str | None = None,
+    keep_columns: bool = False,
+) -> Catalog:
+    """Read a whole catalogue (FITS, CSV, Parquet, HDF5 or ANNz ASCII) into a :class:`Catalog`.
+
+    ``schema`` is a preset name (``sdss``, ``annz``, ``annz2``, ``canonical``), a mapping
+    (see :meth:`Schema.from_dict`) or a :class:`Schema`. Missing required columns raise
+    :class:`CatalogError` naming the columns, the file and the schema.
+    """
+    parts = list(iter_read(path, schema, rows=None, format=format, keep_columns=keep_columns))  # type: ignore[arg-type]
+    if len(parts) == 1:
+        return parts[0]
+    table = pd.concat([p.table for p in parts], ignore_index=True)
+    report = parts[0].report
+    for p in parts[1:]:
+        report = report.merge(p.report)
+    first = parts[0]
+    return Catalog(table, first.bands, first.required_bands, first.schema, report, first.meta)

@@ -1,0 +1,156 @@
+"""Survey schema presets: how a file's columns map onto photcat's canonical table.
+
+A :class:`Schema` names, for each band, the magnitude and error columns (or the flux and
+inverse-variance columns), plus identifier, position, extinction and redshift columns. Column
+templates use ``{b}`` (lower-case band) or ``{B}`` (upper-case band); a vector column is
+addressed as ``NAME[{i}]`` where ``i`` is the band's index in ``bands``. Column matching is
+case-insensitive, because SDSS CasJobs, SciServer and FITS exports differ only in case.
+
+The presets live in :data:`PRESETS`; this is the only place that knows survey column names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from photcat.catalogs.bands import SDSS_BANDS, band, sort_bands
+
+
+@dataclass(frozen=True)
+class BandColumns:
+    """Columns of one optional band that does not follow the schema's templates."""
+
+    mag: str
+    magerr: str
+    system: str = "AB"  # "AB" or "Vega"
+    missing_values: tuple[float, ...] = ()  # values meaning "not measured" (2MASS uses 0)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Mapping from a file's columns to the canonical table (see module docstring)."""
+
+    name: str
+    bands: tuple[str, ...]
+    mag: str | None = None
+    magerr: str | None = None
+    flux: str | None = None  # nanomaggies
+    flux_ivar: str | None = None  # nanomaggies^-2
+    extinction: str | None = None
+    id: str | None = None
+    ra: str | None = None
+    dec: str | None = None
+    z: str | None = None
+    system: str = "AB"
+    optional_bands: dict[str, BandColumns] = field(default_factory=dict)
+    extinction_applied: bool = False  # True for canonical tables already corrected
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bands", tuple(b.lower() for b in self.bands))
+        for b in self.bands:
+            band(b)  # unknown band -> clear KeyError
+        if (self.mag is None) == (self.flux is None):
+            raise ValueError(f"schema {self.name!r}: give exactly one of mag or flux templates")
+        if self.mag is not None and self.magerr is None:
+            raise ValueError(f"schema {self.name!r}: mag template needs a magerr template")
+        if self.flux is not None and self.flux_ivar is None:
+            raise ValueError(f"schema {self.name!r}: flux template needs a flux_ivar template")
+        if self.system not in ("AB", "Vega"):
+            raise ValueError(f"schema {self.name!r}: system must be 'AB' or 'Vega'")
+
+    def column(self, template: str, b: str) -> str:
+        """The column name a template gives for band ``b``."""
+        return template.format(b=b, B=b.upper(), i=self.bands.index(b) if b in self.bands else 0)
+
+    @property
+    def all_bands(self) -> tuple[str, ...]:
+        return sort_bands(list(self.bands) + list(self.optional_bands))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["optional_bands"] = {k: asdict(v) for k, v in self.optional_bands.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schema:
+        """A schema from a plain mapping (for example a ``[schema]`` table in configuration)."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown schema key(s) {sorted(unknown)}; allowed: {sorted(known)}")
+        d = dict(d)
+        d.setdefault("name", "user")
+        opt = {
+            k.lower(): BandColumns(**{**v, "missing_values": tuple(v.get("missing_values", ()))})
+            for k, v in dict(d.pop("optional_bands", {}) or {}).items()
+        }
+        return cls(**d, optional_bands=opt)
+
+
+_TWOMASS_XSC = {
+    b: BandColumns(f"{c}_M_EXT", f"{c}_MSIG_EXT", "Vega", (0.0,))
+    for b, c in (("j", "J"), ("h", "H"), ("ks", "K"))
+}
+
+SDSS_MAG = Schema(
+    "sdss",
+    SDSS_BANDS,
+    mag="modelMag_{b}",
+    magerr="modelMagErr_{b}",
+    extinction="extinction_{b}",
+    id="objID",
+    ra="ra",
+    dec="dec",
+    z="z",
+    optional_bands=_TWOMASS_XSC,
+)
+SDSS_FLUX = replace(
+    SDSS_MAG,
+    mag=None,
+    magerr=None,
+    flux="MODELFLUX[{i}]",
+    flux_ivar="MODELFLUX_IVAR[{i}]",
+    extinction="EXTINCTION[{i}]",
+)
+ANNZ = Schema("annz", SDSS_BANDS, mag="{b}", magerr="{b}_err", z="z_spec")
+ANNZ2 = Schema(
+    "annz2", SDSS_BANDS, mag="MAG_{B}", magerr="MAGERR_{B}", z="Z", ra="RA", dec="DEC", id="ID"
+)
+CANONICAL = Schema(
+    "canonical",
+    SDSS_BANDS,
+    mag="mag_{b}",
+    magerr="magerr_{b}",
+    extinction="extinction_{b}",
+    id="object_id",
+    ra="ra",
+    dec="dec",
+    z="z_spec",
+    extinction_applied=True,
+)
+
+# Each preset name maps to its alternative forms, tried in order (SDSS: magnitudes, then fluxes).
+PRESETS: dict[str, tuple[Schema, ...]] = {
+    "sdss": (SDSS_MAG, SDSS_FLUX),
+    "annz": (ANNZ,),
+    "annz2": (ANNZ2,),
+    "canonical": (CANONICAL,),
+}
+
+
+def get_schema(spec: str | dict | Schema) -> tuple[Schema, ...]:
+    """The alternative forms of a schema given by preset name, mapping or :class:`Schema`."""
+    if isinstance(spec, Schema):
+        return (spec,)
+    if isinstance(spec, dict):
+        return (Schema.from_dict(spec),)
+    key = str(spec).lower()
+    if key not in PRESETS:
+        raise ValueError(f"unknown schema {spec!r}; presets: {', '.join(PRESETS)}, or a mapping")
+    return PRESETS[key]
+
+
+def with_bands(schema: Schema, bands: tuple[str, ...]) -> Schema:
+    """The same schema for another band list (ugrizy, or a subset)."""
+    return replace(schema, bands=tuple(bands))

@@ -1,0 +1,105 @@
+"""Turn raw band columns into canonical magnitudes, errors and reason flags.
+
+Every function here is vectorised over rows and returns new arrays; nothing is dropped. A
+value that is flagged becomes NaN, and its flag bits say why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from photcat.catalogs import flags as F
+
+_MAG_PER_LN = 2.5 / np.log(10.0)  # 1.0857 mag per unit fractional flux error
+
+
+def to_float(values) -> tuple[np.ndarray, np.ndarray]:
+    """Column values as float64 plus a mask of entries that were text, not numbers.
+
+    Empty strings and missing entries count as missing (NaN), not as text.
+    """
+    s = pd.Series(values) if not isinstance(values, pd.Series) else values
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(s), dtype=bool)
+    stripped = s.astype("string").str.strip()
+    empty = stripped.isna() | (stripped == "")
+    num = pd.to_numeric(stripped.mask(empty), errors="coerce")
+    out = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    text = (~empty.to_numpy(dtype=bool)) & np.isnan(out)
+    return out, text
+
+
+def value_flags(x: np.ndarray, missing_values: tuple[float, ...] = ()) -> np.ndarray:
+    """Flags for a magnitude-like value: missing, non-finite, sentinel, absurd."""
+    f = np.zeros(x.shape, dtype=np.uint16)
+    f[np.isnan(x)] |= F.MISSING
+    f[np.isinf(x)] |= F.NONFINITE
+    if missing_values:
+        f[np.isin(x, missing_values)] |= F.MISSING
+    sentinel = np.isin(x, F.SENTINEL_VALUES)
+    f[sentinel] |= F.SENTINEL
+    finite = np.isfinite(x) & ~sentinel
+    with np.errstate(invalid="ignore"):
+        f[finite & ((x > F.MAG_MAX) | (x < F.MAG_MIN))] |= F.FAINT
+    return f
+
+
+def error_flags(err: np.ndarray) -> np.ndarray:
+    """Flags for a magnitude error: invalid (NaN/inf/sentinel), negative, above 5 mag."""
+    f = np.zeros(err.shape, dtype=np.uint16)
+    invalid = ~np.isfinite(err) | np.isin(err, F.SENTINEL_VALUES)
+    f[invalid] |= F.ERR_INVALID
+    with np.errstate(invalid="ignore"):
+        f[~invalid & (err < 0)] |= F.ERR_NEGATIVE
+        f[~invalid & (err > F.ERR_MAX)] |= F.ERR_HUGE
+    return f
+
+
+def band_from_mags(
+    mag_raw, err_raw, *, vega_to_ab: float = 0.0, missing_values: tuple[float, ...] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Canonical (mag AB, error, flags) from magnitude and error columns."""
+    mag, mag_text = to_float(mag_raw)
+    err, err_text = to_float(err_raw)
+    flag = value_flags(mag, missing_values) | error_flags(err)
+    flag[mag_text] &= np.uint16(~F.MISSING & 0xFFFF)  # text is not "missing": say which
+    flag[err_text] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
+    flag[mag_text | err_text] |= F.NONNUMERIC
+    # "missing" magnitudes need no error-complaint on top; keep the primary reason only.
+    flag[(flag & F.MISSING) > 0] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
+    good = flag == 0
+    return np.where(good, mag + vega_to_ab, np.nan), np.where(good, err, np.nan), flag
+
+
+def band_from_fluxes(flux_raw, ivar_raw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Canonical (mag AB, error, flags) from fluxes in nanomaggies and inverse variances."""
+    flux, flux_text = to_float(flux_raw)
+    ivar, ivar_text = to_float(ivar_raw)
+    flag = np.zeros(flux.shape, dtype=np.uint16)
+    flag[np.isnan(flux)] |= F.MISSING
+    flag[np.isinf(flux)] |= F.NONFINITE
+    flag[np.isin(flux, F.SENTINEL_VALUES)] |= F.SENTINEL
+    with np.errstate(invalid="ignore", divide="ignore"):
+        flag[np.isfinite(flux) & (flux <= 0)] |= F.NONPOSITIVE_FLUX
+        flag[~np.isfinite(ivar)] |= F.ERR_INVALID
+        flag[np.isfinite(ivar) & (ivar <= 0)] |= F.ERR_NEGATIVE
+        mag = 22.5 - 2.5 * np.log10(flux)
+        err = _MAG_PER_LN / (flux * np.sqrt(ivar))
+    flag[flux_text | ivar_text] |= F.NONNUMERIC
+    ok = flag == 0
+    flag[ok] |= value_flags(np.where(ok, mag, 0.0))[ok] & np.uint16(F.FAINT)
+    flag[ok] |= error_flags(np.where(ok, err, 0.0))[ok]
+    good = flag == 0
+    return np.where(good, mag, np.nan), np.where(good, err, np.nan), flag
+
+
+def redshift_flags(z_raw) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical z_spec (NaN where unusable) and its flags."""
+    z, text = to_float(z_raw)
+    f = np.zeros(z.shape, dtype=np.uint16)
+    f[~np.isfinite(z) | np.isin(z, F.SENTINEL_VALUES)] |= F.Z_MISSING
+    with np.errstate(invalid="ignore"):
+        f[(f == 0) & (z < 0)] |= F.Z_NEGATIVE
+    f[text] |= F.Z_NONNUMERIC
+    return np.where(f == 0, z, np.nan), f

@@ -1,0 +1,342 @@
+"""Photometric feature matrices from the canonical table, described by one FeatureSpec.
+
+A :class:`FeatureSpec` names the bands, the colours (adjacent pairs by default), an optional
+reference magnitude, whether the errors are extra columns, and what to do with flagged bands.
+It is saved with every model (``to_dict`` → JSON) and rebuilds exactly the same columns at
+prediction time (``FeatureSpec.from_dict(d).build(table)``).
+
+Flag policies (a band is *missing* for a row when its ``mag_<b>`` or ``magerr_<b>`` is not
+finite, the error is negative, or ``flag_<b>`` is non-zero):
+
+* ``"drop"`` – rows with any missing band are not usable (``usable`` False, flag ``DROPPED``);
+  their features stay NaN. Models train and predict on ``usable`` rows only.
+* ``"impute"`` – a missing magnitude is set to that band's survey limit (the
+  ``limit_quantile`` quantile, default 99th percentile, of the band's good magnitudes in the
+  *training* table, stored in the spec by :meth:`FeatureSpec.with_limits`) with error
+  ``imputed_error`` (default 1.0 mag), then colours are formed as usual (flag ``IMPUTED``).
+* ``"mask"`` – features involving a missing band are set to 0 (errors to 0) and one 0/1 column
+  ``mask_<b>`` per band (1 = missing) is appended so the model sees what is absent
+  (flag ``MASKED``).
+
+Under every policy, rows with fewer than ``min_bands`` good bands are not usable
+(``TOO_FEW_BANDS``). Colour errors are the two magnitude errors in quadrature (mag).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from photcat.features import flags as ff
+
+POLICIES = ("drop", "impute", "mask")
+SPEC_FORMAT = "photcat.FeatureSpec/1"
+
+
+def _table(obj: Any) -> pd.DataFrame:
+    """Accept a Catalog (``.table``) or a DataFrame."""
+    table = getattr(obj, "table", obj)
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame or a Catalog, got {type(obj).__name__}")
+    return table
+
+
+@dataclass(frozen=True)
+class Features:
+    """A feature matrix and its per-object bookkeeping.
+
+    ``X`` float32 (n, k); ``names`` k column names; ``errors`` float32 (n, k) 1σ errors of
+    ``X`` in mag (0 for error and mask columns); ``usable`` bool (n,) rows a model may use;
+    ``flags`` uint16 (n,) reason bits from :mod:`photcat.features.flags`; ``counts`` numbers of
+    rows per reason and per missing band.
+    """
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    errors: np.ndarray
+    usable: np.ndarray
+    flags: np.ndarray
+    spec: FeatureSpec
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def frame(self) -> pd.DataFrame:
+        """The features as a DataFrame (columns = names)."""
+        return pd.DataFrame(self.X, columns=list(self.names))
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What goes into a photometric feature matrix (see module docstring for the policies).
+
+    ``bands`` blue→red band names; ``colours`` pairs (a, b) meaning mag_a − mag_b, ``None`` =
+    adjacent pairs of ``bands``; ``reference_band`` band whose magnitude is a feature (None =
+    no magnitude); ``include_errors`` add ``err_<feature>`` columns; ``limits`` per-band survey
+    limits in mag (needed by "impute"; filled by :meth:`with_limits`).
+    """
+
+    bands: tuple[str, ...]
+    colours: tuple[tuple[str, str], ...] | None = None
+    reference_band: str | None = None
+    include_errors: bool = False
+    flag_policy: str = "drop"
+    min_bands: int = 2
+    limit_quantile: float = 0.99
+    imputed_error: float = 1.0
+    limits: tuple[tuple[str, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        bands = tuple(str(b).lower() for b in self.bands)
+        if not bands:
+            raise ValueError("FeatureSpec needs at least one band")
+        if len(set(bands)) != len(bands):
+            raise ValueError(f"FeatureSpec bands repeat: {bands}")
+        object.__setattr__(self, "bands", bands)
+        if self.colours is not None:
+            cols = tuple((str(a).lower(), str(b).lower()) for a, b in self.colours)
+            for a, b in cols:
+                for x in (a, b):
+                    if x not in bands:
+                        raise ValueError(f"colour {a}-{b} uses band {x!r} not in bands {bands}")
+                if a == b:
+                    raise ValueError(f"colour {a}-{b} is the same band twice")
+            object.__setattr__(self, "colours", cols)
+        if self.reference_band is not None:
+            ref = str(self.reference_band).lower()
+            if ref not in bands:
+                raise ValueError(f"reference_band {ref!r} is not in bands {bands}")
+            object.__setattr__(self, "reference_band", ref)
+        if self.flag_policy not in POLICIES:
+            raise ValueError(f"flag_policy must be one of {POLICIES}, got {self.flag_policy!r}")
+        if not 1 <= int(self.min_bands) <= len(bands):
+            raise ValueError(f"min_bands must be in 1..{len(bands)}, got {self.min_bands}")
+        if not 0.0 < float(self.limit_quantile) <= 1.0:
+            raise ValueError(f"limit_quantile must be in (0, 1], got {self.limit_quantile}")
+        if not float(self.imputed_error) > 0:
+            raise ValueError(f"imputed_error must be > 0 mag, got {self.imputed_error}")
+        if self.limits is not None:
+            pairs = self.limits.items() if isinstance(self.limits, dict) else self.limits
+            lim = tuple((str(b).lower(), float(v)) for b, v in pairs)
+            missing = [b for b in bands if b not in dict(lim)]
+            if missing:
+                raise ValueError(f"limits lack bands {missing}")
+            if not all(np.isfinite(v) for _, v in lim):
+                raise ValueError(f"limits must be finite magnitudes, got {dict(lim)}")
+            object.__setattr__(self, "limits", lim)
+        if self.colours is None and len(bands) < 2 and self.reference_band is None:
+            raise ValueError("a single band with no reference_band gives no features")
+
+    # ---------------------------------------------------------------- description
+    @property
+    def colour_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The colours built: the named pairs, or adjacent pairs of ``bands``."""
+        if self.colours is not None:
+            return self.colours
+        return tuple(zip(self.bands[:-1], self.bands[1:], strict=True))
+
+    @property
+    def base_names(self) -> tuple[str, ...]:
+        names = [f"{a}-{b}" for a, b in self.colour_pairs]
+        if self.reference_band is not None:
+            names.append(f"mag_{self.reference_band}")
+        return tuple(names)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Column names of X, in order."""
+        names = list(self.base_names)
+        if self.include_errors:
+            names += [f"err_{n}" for n in self.base_names]
+        if self.flag_policy == "mask":
+            names += [f"mask_{b}" for b in self.bands]
+        return tuple(names)
+
+    def required_columns(self) -> list[str]:
+        """Canonical-table columns the spec reads (flag_<b> is optional)."""
+        return [c for b in self.bands for c in (f"mag_{b}", f"magerr_{b}")]
+
+    # ---------------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable description (stored with each model)."""
+        return {
+            "format": SPEC_FORMAT,
+            "bands": list(self.bands),
+            "colours": None if self.colours is None else [list(p) for p in self.colours],
+            "reference_band": self.reference_band,
+            "include_errors": bool(self.include_errors),
+            "flag_policy": self.flag_policy,
+            "min_bands": int(self.min_bands),
+            "limit_quantile": float(self.limit_quantile),
+            "imputed_error": float(self.imputed_error),
+            "limits": None if self.limits is None else {b: float(v) for b, v in self.limits},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
+        """Inverse of :meth:`to_dict`; unknown keys or another format are errors."""
+        d = dict(d)
+        fmt = d.pop("format", SPEC_FORMAT)
+        if fmt != SPEC_FORMAT:
+            raise ValueError(f"not a FeatureSpec dict: format {fmt!r} (expected {SPEC_FORMAT!r})")
+        known = {
+            "bands",
+            "colours",
+            "reference_band",
+            "include_errors",
+            "flag_policy",
+            "min_bands",
+            "limit_quantile",
+            "imputed_error",
+            "limits",
+        }
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown FeatureSpec keys: {sorted(unknown)}")
+        if "bands" not in d:
+            raise ValueError("FeatureSpec dict lacks 'bands'")
+        kw = dict(d)
+        kw["bands"] = tuple(d["bands"])
+        if d.get("colours") is not None:
+            kw["colours"] = tuple(tuple(p) for p in d["colours"])
+        if d.get("limits") is not None:
+            kw["limits"] = tuple((b, float(v)) for b, v in d["limits"].items())
+        return cls(**kw)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        return cls.from_dict(json.loads(text))
+
+    # ---------------------------------------------------------------- training-time state
+    def with_limits(self, table: Any) -> FeatureSpec:
+        """A copy with per-band survey limits (``limit_quantile`` of good mags) from ``table``.
+
+        Call on the training table; the limits then travel with the spec.
+        """
+        mags, _, good = _read_bands(_table(table), self.bands)
+        lims = []
+        for k, b in enumerate(self.bands):
+            vals = mags[good[:, k], k]
+            if vals.size == 0:
+                raise ValueError(f"band {b!r} has no good magnitudes: cannot set its survey limit")
+            lims.append((b, float(np.quantile(vals, self.limit_quantile))))
+        return FeatureSpec(**{**self._kwargs(), "limits": tuple(lims)})
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "bands": self.bands,
+            "colours": self.colours,
+            "reference_band": self.reference_band,
+            "include_errors": self.include_errors,
+            "flag_policy": self.flag_policy,
+            "min_bands": self.min_bands,
+            "limit_quantile": self.limit_quantile,
+            "imputed_error": self.imputed_error,
+            "limits": self.limits,
+        }
+
+    # ---------------------------------------------------------------- building
+    def build(self, table: Any) -> Features:
+        """Feature matrix for ``table`` (canonical DataFrame or Catalog); vectorised."""
+        return build(table, self)
+
+
+def _read_bands(table: pd.DataFrame, bands: tuple[str, ...]):
+    """(mags, errs, good) arrays of shape (n, nbands); a clear error for absent columns."""
+    n = len(table)
+    mags = np.empty((n, len(bands)))
+    errs = np.empty((n, len(bands)))
+    flag = np.zeros((n, len(bands)), dtype=np.int64)
+    available = sorted(c[4:] for c in table.columns if str(c).startswith("mag_"))
+    for k, b in enumerate(bands):
+        for col in (f"mag_{b}", f"magerr_{b}"):
+            if col not in table.columns:
+                raise KeyError(
+                    f"table lacks column {col!r} needed for band {b!r} of the FeatureSpec "
+                    f"(bands in table: {available})"
+                )
+        mags[:, k] = pd.to_numeric(table[f"mag_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
+        errs[:, k] = pd.to_numeric(table[f"magerr_{b}"], errors="coerce").to_numpy(
+            float, na_value=np.nan
+        )
+        if f"flag_{b}" in table.columns:
+            flag[:, k] = table[f"flag_{b}"].fillna(1).to_numpy(np.int64)
+    good = np.isfinite(mags) & np.isfinite(errs) & (errs >= 0) & (flag == 0)
+    mags[~good] = np.nan
+    errs[~good] = np.nan
+    return mags, errs, good
+
+
+def build(table: Any, spec: FeatureSpec) -> Features:
+    """Build the features that ``spec`` describes from a canonical table (see module doc)."""
+    table = _table(table)
+    if spec.flag_policy == "impute" and spec.limits is None:
+        raise ValueError(
+            "flag_policy 'impute' needs survey limits: call spec.with_limits(training_table) "
+            "first (the limits are then saved with the spec)"
+        )
+    mags, errs, good = _read_bands(table, spec.bands)
+    n = len(table)
+    n_good = good.sum(axis=1)
+    any_missing = ~good.all(axis=1)
+    idx = {b: k for k, b in enumerate(spec.bands)}
+
+    flags = np.zeros(n, dtype=np.uint16)
+    flags[any_missing] |= ff.BAND_MISSING
+    too_few = n_good < spec.min_bands
+    flags[too_few] |= ff.TOO_FEW_BANDS
+    if spec.reference_band is not None:
+        flags[~good[:, idx[spec.reference_band]]] |= ff.REFERENCE_MISSING
+
+    if spec.flag_policy == "impute":
+        lim = np.array([dict(spec.limits)[b] for b in spec.bands])
+        mags = np.where(good, mags, lim[None, :])
+        errs = np.where(good, errs, spec.imputed_error)
+        flags[any_missing] |= ff.IMPUTED
+        usable = ~too_few
+    elif spec.flag_policy == "mask":
+        flags[any_missing] |= ff.MASKED
+        usable = ~too_few
+    else:  # drop
+        flags[any_missing] |= ff.DROPPED
+        usable = ~any_missing & ~too_few
+
+    cols, col_err = [], []
+    for a, b in spec.colour_pairs:
+        cols.append(mags[:, idx[a]] - mags[:, idx[b]])
+        col_err.append(np.hypot(errs[:, idx[a]], errs[:, idx[b]]))
+    if spec.reference_band is not None:
+        cols.append(mags[:, idx[spec.reference_band]])
+        col_err.append(errs[:, idx[spec.reference_band]])
+    X = np.column_stack(cols)
+    E = np.column_stack(col_err)
+    if spec.flag_policy == "mask":
+        X = np.nan_to_num(X, nan=0.0)
+        E = np.nan_to_num(E, nan=0.0)
+    blocks, eblocks = [X], [E]
+    if spec.include_errors:
+        blocks.append(E)
+        eblocks.append(np.zeros_like(E))
+    if spec.flag_policy == "mask":
+        blocks.append((~good).astype(float))
+        eblocks.append(np.zeros((n, len(spec.bands))))
+    X = np.hstack(blocks).astype(np.float32)
+    E = np.hstack(eblocks).astype(np.float32)
+
+    counts = {"rows": n, "usable": int(usable.sum())}
+    counts.update({f"missing_{b}": int((~good[:, k]).sum()) for k, b in enumerate(spec.bands)})
+    counts.update(ff.count_reasons(flags, ff.FEATURE_REASONS))
+    return Features(
+        X=X,
+        names=spec.feature_names,
+        errors=E,
+        usable=usable,
+        flags=flags,
+        spec=spec,
+        counts=counts,
+    )

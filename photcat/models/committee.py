@@ -1,0 +1,147 @@
+"""ANNz-style committees: several estimators trained with different seeds (or architectures).
+
+A photo-z committee predicts the equal-weight mixture of its members' distributions
+(:meth:`MixturePrediction.combine`), so disagreement between members widens the PDF; a
+classifier committee predicts the mean of its members' P(quiescent).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+
+from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+
+_SEED_PARAMS = ("seed", "random_state")
+
+
+def _accepts_errors(est) -> bool:
+    import inspect
+
+    return "errors" in inspect.signature(est.predict).parameters
+
+
+class Committee(BaseEstimator):
+    """Committee of estimators, fitted one after the other.
+
+    Parameters
+    ----------
+    estimator : a photcat estimator (unfitted) cloned ``n_members`` times, member ``i`` with
+        ``seed`` (or ``random_state``) = ``seed + i``. Ignored when ``members`` is given.
+    n_members : committee size when built from ``estimator``.
+    members : explicit list of (unfitted) estimators, e.g. different architectures; each is
+        cloned and keeps its own seed. All members must share one task.
+    seed : first member's seed.
+    """
+
+    def __init__(
+        self,
+        estimator=None,
+        n_members: int = 5,
+        members: list | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.estimator = estimator
+        self.n_members = n_members
+        self.members = members
+        self.seed = seed
+
+    # ------------------------------------------------------------------ construction
+    def _templates(self) -> list:
+        if self.members:
+            return [clone(m) for m in self.members]
+        if self.estimator is None:
+            raise ValueError("Committee needs `estimator` or `members`")
+        if int(self.n_members) < 1:
+            raise ValueError(f"n_members must be >= 1, got {self.n_members}")
+        out = []
+        for i in range(int(self.n_members)):
+            est = clone(self.estimator)
+            names = est.get_params(deep=False)
+            key = next((k for k in _SEED_PARAMS if k in names), None)
+            if key is None:
+                raise ValueError(
+                    f"{type(est).__name__} has no seed/random_state parameter: members would be "
+                    "identical; pass explicit `members` instead"
+                )
+            est.set_params(**{key: int(self.seed) + i})
+            out.append(est)
+        return out
+
+    @property
+    def task(self) -> str:
+        """``"photoz"`` or ``"quiescent"``, from the members."""
+        ests = getattr(self, "members_", None) or self._templates()
+        tasks = {getattr(e, "task", None) for e in ests}
+        if len(tasks) != 1 or None in tasks:
+            raise ValueError(f"committee members must share one task, got {sorted(map(str, tasks))}")
+        return tasks.pop()
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, X, y, *, validation=None, errors=None) -> Committee:
+        """Fit every member on the same data, sequentially. Arguments as the members' ``fit``."""
+        templates = self._templates()
+        _ = self.task  # raises early on mixed tasks
+        fitted, seconds = [], []
+        for est in templates:
+            t0 = time.perf_counter()
+            kw = {"validation": validation}
+            if errors is not None:
+                kw["errors"] = errors
+            fitted.append(est.fit(X, y, **kw))
+            seconds.append(time.perf_counter() - t0)
+        self.members_ = fitted
+        self.fit_seconds_ = seconds
+        return self
+
+    def _member_predictions(self, X, errors):
+        if not hasattr(self, "members_"):
+            raise RuntimeError("Committee is not fitted: call fit() first")
+        out = []
+        for est in self.members_:
+            if errors is not None and _accepts_errors(est):
+                out.append(est.predict(X, errors=errors))
+            else:
+                out.append(est.predict(X))
+        return out
+
+    def predict(self, X, *, errors=None) -> MixturePrediction | BernoulliPrediction:
+        """Mixture of the members' PDFs (photo-z) or mean P(quiescent) (classifier)."""
+        preds = self._member_predictions(X, errors)
+        if self.task == "photoz":
+            return MixturePrediction.combine(preds)
+        return BernoulliPrediction(np.mean([p.p for p in preds], axis=0))
+
+    def predict_proba(self, X, *, errors=None) -> np.ndarray:
+        """``(n, 2)`` array for classifier committees: P(star-forming), P(quiescent)."""
+        if self.task != "quiescent":
+            raise AttributeError("predict_proba is only defined for classifier committees")
+        p = self.predict(X, errors=errors).p
+        return np.column_stack([1.0 - p, p])
+
+    # ------------------------------------------------------------------ persistence hooks
+    def _save_state(self, folder: Path) -> dict:
+        """Each member into ``member_NN/`` (see :mod:`photcat.models.persistence`)."""
+        from photcat.models.persistence import save_estimator
+
+        if not hasattr(self, "members_"):
+            raise RuntimeError("Committee is not fitted: nothing to save")
+        nodes = []
+        for i, est in enumerate(self.members_):
+            sub = f"member_{i:02d}"
+            node = save_estimator(est, folder / sub)
+            node["folder"] = sub
+            nodes.append(node)
+        return {"members": nodes, "fit_seconds_": getattr(self, "fit_seconds_", None)}
+
+    def _load_state(self, folder: Path, state: dict, *, trusted: bool = False) -> None:
+        from photcat.models.persistence import load_estimator
+
+        self.members_ = [
+            load_estimator(node, folder / node["folder"], trusted=trusted)
+            for node in state["members"]
+        ]
+        self.fit_seconds_ = state.get("fit_seconds_")

@@ -1,0 +1,137 @@
+"""Every likelihood photcat's networks are trained with, in one place.
+
+A network outputs *raw* distribution parameters (an unconstrained vector per object); this
+module says how raw outputs map to a distribution and gives its negative log-likelihood (NLL):
+
+- ``normal``:    raw ``(loc, s)``            -> Normal(loc, softplus(s) + SCALE_FLOOR)
+- ``mixture``:   raw ``(logits_K, loc_K, s_K)`` -> sum_k softmax(logits)_k Normal(loc_k, softplus(s_k) + SCALE_FLOOR)
+- ``bernoulli``: raw ``(logit,)``            -> Bernoulli(sigmoid(logit)); NLL = binary cross-entropy
+
+The Keras losses (``*_nll``) build ``tfp.distributions`` objects, so TensorFlow and TFP are
+imported inside the functions only. The numpy twins (``*_params``) give the identical mapping
+for the fast numpy forward pass used at prediction time. Units are those of the (scaled)
+target the network is trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.special import expit
+
+SCALE_FLOOR = 1e-3  # minimum Normal scale, in scaled-target units; keeps the NLL finite
+
+LIKELIHOODS = ("normal", "mixture", "bernoulli")
+
+
+def n_outputs(likelihood: str, n_components: int = 1) -> int:
+    """Number of raw network outputs a likelihood needs."""
+    if likelihood == "normal":
+        return 2
+    if likelihood == "mixture":
+        return 3 * int(n_components)
+    if likelihood == "bernoulli":
+        return 1
+    raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
+
+
+# ---------------------------------------------------------------- TensorFlow / TFP (training)
+
+
+def _tfd():
+    import tensorflow_probability as tfp  # lazy: ~5 s import, only when a network trains
+
+    return tfp.distributions
+
+
+def _softplus_tf(x):
+    import tensorflow as tf
+
+    return tf.math.softplus(x) + SCALE_FLOOR
+
+
+def normal_distribution(raw):
+    """``tfd.Normal`` from raw outputs ``(..., 2)``."""
+    return _tfd().Normal(loc=raw[..., 0], scale=_softplus_tf(raw[..., 1]))
+
+
+def mixture_distribution(raw):
+    """``tfd.MixtureSameFamily`` of Normals from raw outputs ``(..., 3K)``."""
+    tfd = _tfd()
+    k = raw.shape[-1] // 3
+    return tfd.MixtureSameFamily(
+        mixture_distribution=tfd.Categorical(logits=raw[..., :k]),
+        components_distribution=tfd.Normal(
+            loc=raw[..., k : 2 * k], scale=_softplus_tf(raw[..., 2 * k :])
+        ),
+    )
+
+
+def bernoulli_distribution(raw):
+    """``tfd.Bernoulli`` from a raw logit ``(..., 1)``."""
+    import tensorflow as tf
+
+    return _tfd().Bernoulli(logits=raw[..., 0], dtype=tf.float32)
+
+
+def _flat_target(y_true):
+    import tensorflow as tf
+
+    return tf.reshape(tf.cast(y_true, tf.float32), [-1])
+
+
+def normal_nll(y_true, raw):
+    """Mean Normal NLL per object (Keras loss signature)."""
+    import tensorflow as tf
+
+    return -tf.reduce_mean(normal_distribution(raw).log_prob(_flat_target(y_true)))
+
+
+def mixture_nll(y_true, raw):
+    """Mean Normal-mixture NLL per object (Keras loss signature)."""
+    import tensorflow as tf
+
+    return -tf.reduce_mean(mixture_distribution(raw).log_prob(_flat_target(y_true)))
+
+
+def bernoulli_nll(y_true, raw):
+    """Mean Bernoulli NLL (binary cross-entropy, nats) per object (Keras loss signature)."""
+    import tensorflow as tf
+
+    return -tf.reduce_mean(bernoulli_distribution(raw).log_prob(_flat_target(y_true)))
+
+
+def keras_loss(likelihood: str) -> Callable:
+    """The Keras loss function (y_true, raw) -> scalar NLL for a likelihood name."""
+    losses = {"normal": normal_nll, "mixture": mixture_nll, "bernoulli": bernoulli_nll}
+    if likelihood not in losses:
+        raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
+    return losses[likelihood]
+
+
+# ---------------------------------------------------------------- numpy twins (prediction)
+
+
+def softplus_np(x: np.ndarray) -> np.ndarray:
+    """Numerically stable softplus, float64."""
+    return np.logaddexp(0.0, x)
+
+
+def normal_params(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(loc, scale) from raw outputs ``(n, 2)``: same mapping as :func:`normal_distribution`."""
+    return raw[:, 0], softplus_np(raw[:, 1]) + SCALE_FLOOR
+
+
+def mixture_params(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, locs, scales), each ``(n, K)``, from raw outputs ``(n, 3K)``."""
+    k = raw.shape[1] // 3
+    logits = raw[:, :k] - raw[:, :k].max(axis=1, keepdims=True)
+    w = np.exp(logits)
+    w /= w.sum(axis=1, keepdims=True)
+    return w, raw[:, k : 2 * k], softplus_np(raw[:, 2 * k :]) + SCALE_FLOOR
+
+
+def bernoulli_params(raw: np.ndarray) -> np.ndarray:
+    """P(class 1) from a raw logit ``(n, 1)``."""
+    return expit(raw[:, 0])

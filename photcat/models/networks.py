@@ -1,0 +1,634 @@
+"""Probabilistic Keras 3 networks (TensorFlow backend) in the scikit-learn estimator style.
+
+- :class:`NormalMLP`    photo-z, heteroscedastic Normal output (mean, softplus std); NLL loss
+- :class:`MixtureMLP`   photo-z, mixture of ``n_components`` Normals; NLL loss
+- :class:`BernoulliMLP` star-forming (0) / quiescent (1), logit output; Bernoulli NLL loss
+
+With ``bayesian=True`` every layer is a :class:`photcat.models.bayes.DenseVariational`
+(Bayes by backprop; KL scaled by ``1 / n_train``) and predictions integrate over
+``n_weight_samples`` weight draws: a photo-z becomes the mixture over draws, a probability the
+mean over draws. Draws are seeded by ``seed``, so predictions are reproducible.
+
+Inputs are standardised with a :class:`~photcat.models.scaling.Standardizer` fitted on the
+training rows only (photo-z targets too) and saved with the model. Feature errors (1 sigma, same
+units and shape as ``X``) are used according to ``error_mode``: ``"inputs"`` appends them as
+extra (standardised) inputs, ``"noise"`` perturbs every epoch's training inputs by
+``errors * N(0, 1)``, ``"both"`` does both, ``"none"`` ignores them.
+
+Prediction is a numpy forward pass of the trained weights (float64), which avoids Keras
+``predict`` overhead; it agrees with ``model(X, training=False)`` to float32 round-off
+(checked in the tests). TensorFlow is imported only when a network is built or loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.special import erf, expit
+
+from photcat.models import likelihoods as lik
+from photcat.models.base import PhotoZEstimator, QuiescentClassifier, check_Xy
+from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+from photcat.models.scaling import Standardizer
+
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "amsgrad")
+ERROR_MODES = ("none", "inputs", "noise", "both")
+LR_DECAYS = ("none", "exponential", "inverse_time")
+
+_NP_ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+    "sigmoid": expit,
+    "softplus": lambda x: np.logaddexp(0.0, x),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    "swish": lambda x: x * expit(x),
+    "gelu": lambda x: 0.5 * x * (1.0 + erf(x / np.sqrt(2.0))),
+}
+ACTIVATIONS = tuple(a for a in _NP_ACTIVATIONS if a != "linear")
+
+
+def _keras():
+    """Import TensorFlow and Keras (lazily); honour ``PHOTCAT_TF_THREADS`` if set."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    threads = os.environ.get("PHOTCAT_TF_THREADS")
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        except RuntimeError:  # TF already initialised: keep its settings
+            pass
+    return tf, keras
+
+
+def make_optimizer(
+    name: str,
+    learning_rate: float,
+    *,
+    momentum: float = 0.9,
+    lr_decay: str = "none",
+    lr_decay_rate: float = 0.0,
+    steps_per_epoch: int = 1,
+    clipnorm: float | None = None,
+):
+    """A Keras optimizer by name, with an optional per-epoch learning-rate decay schedule.
+
+    ``exponential``: ``lr * (1 - lr_decay_rate) ** epoch``; ``inverse_time``:
+    ``lr / (1 + lr_decay_rate * epoch)`` (both applied smoothly per step).
+    """
+    _, keras = _keras()
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
+    if lr_decay not in LR_DECAYS:
+        raise ValueError(f"unknown lr_decay {lr_decay!r}; expected one of {LR_DECAYS}")
+    lr: Any = float(learning_rate)
+    if lr_decay == "exponential" and lr_decay_rate > 0:
+        lr = keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=steps_per_epoch, decay_rate=1.0 - float(lr_decay_rate)
+        )
+    elif lr_decay == "inverse_time" and lr_decay_rate > 0:
+        lr = keras.optimizers.schedules.InverseTimeDecay(
+            lr, decay_steps=steps_per_epoch, decay_rate=float(lr_decay_rate)
+        )
+    kw = {"learning_rate": lr, "clipnorm": clipnorm}
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=momentum, **kw)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(**kw)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(**kw)
+    return keras.optimizers.Adam(amsgrad=(name == "amsgrad"), **kw)
+
+
+class _KerasMLP:
+    """Shared machinery of the three networks (not an estimator on its own)."""
+
+    _likelihood: ClassVar[str]
+    _regression: ClassVar[bool]
+
+    # ------------------------------------------------------------------ configuration
+    def _n_components(self) -> int:
+        return 1
+
+    def _check_params(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.error_mode not in ERROR_MODES:
+            raise ValueError(f"error_mode must be one of {ERROR_MODES}, got {self.error_mode!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
+        if len(tuple(self.hidden_layers)) < 1 or min(self.hidden_layers) < 1:
+            raise ValueError(f"hidden_layers must be positive widths, got {self.hidden_layers!r}")
+
+    def _uses_error_inputs(self) -> bool:
+        return self.error_mode in ("inputs", "both")
+
+    def _uses_error_noise(self) -> bool:
+        return self.error_mode in ("noise", "both")
+
+    # ------------------------------------------------------------------ data preparation
+    def _check_errors(self, X: np.ndarray, errors, *, needed: bool, what: str) -> np.ndarray | None:
+        if not needed:
+            return None
+        if errors is None:
+            raise ValueError(f"error_mode={self.error_mode!r} needs `errors` for {what}")
+        E = np.asarray(errors, dtype=np.float64)
+        if E.shape != X.shape:
+            raise ValueError(f"errors shape {E.shape} differs from X shape {X.shape} ({what})")
+        bad = ~np.isfinite(E).all(axis=1) | (E < 0).any(axis=1)
+        if bad.any():
+            raise ValueError(f"errors has {int(bad.sum())} rows with NaN, inf or negative values")
+        return E
+
+    def _net_inputs(self, X: np.ndarray, E: np.ndarray | None) -> np.ndarray:
+        Xs = self.scaler_x_.transform(X)
+        if self._uses_error_inputs():
+            Xs = np.concatenate([Xs, self.scaler_e_.transform(E)], axis=1)
+        return Xs
+
+    def _target(self, y: np.ndarray) -> np.ndarray:
+        if self._regression:
+            return self.scaler_y_.transform(y)
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise ValueError("classifier labels y must be 0 (star-forming) or 1 (quiescent)")
+        return y
+
+    # ------------------------------------------------------------------ model
+    def _build(self, n_inputs: int, n_train: int):
+        _, keras = _keras()
+        n_out = lik.n_outputs(self._likelihood, self._n_components())
+        inp = keras.Input(shape=(n_inputs,), name="features")
+        h = inp
+        widths = [int(w) for w in self.hidden_layers]
+        if self.bayesian:
+            from photcat.models.bayes import DenseVariational
+
+            for i, w in enumerate(widths):
+                h = DenseVariational(
+                    w,
+                    activation=self.activation,
+                    prior_std=self.prior_std,
+                    kl_weight=1.0 / n_train,
+                    seed=self.seed + 1000 * (i + 1),
+                    name=f"hidden_{i}",
+                )(h)
+            out = DenseVariational(
+                n_out, prior_std=self.prior_std, kl_weight=1.0 / n_train, seed=self.seed + 7,
+                name="raw_params",
+            )(h)
+        else:
+            for i, w in enumerate(widths):
+                init = keras.initializers.GlorotUniform(seed=self.seed + 1000 * (i + 1))
+                h = keras.layers.Dense(
+                    w, activation=self.activation, kernel_initializer=init, name=f"hidden_{i}"
+                )(h)
+            out = keras.layers.Dense(
+                n_out, kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 7),
+                name="raw_params",
+            )(h)
+        return keras.Model(inp, out, name=type(self).__name__)
+
+    def _fit(self, X, y, validation, errors):
+        self._check_params()
+        X, y = check_Xy(X, y)
+        E = self._check_errors(
+            X, errors, needed=self.error_mode != "none", what="training"
+        )
+        tf, keras = _keras()
+        keras.utils.set_random_seed(int(self.seed))
+        if self.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        rng = np.random.default_rng(int(self.seed))
+
+        # validation rows: given, or a seeded fraction of the training rows
+        if validation is not None:
+            Xv, yv = check_Xy(validation[0], validation[1])
+            Ev = self._check_errors(
+                Xv,
+                validation[2] if len(validation) > 2 else None,
+                needed=self._uses_error_inputs(),
+                what="validation (pass validation=(X, y, errors))",
+            )
+        elif self.validation_fraction and self.validation_fraction > 0:
+            perm = rng.permutation(X.shape[0])
+            n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
+            iv, it = perm[:n_val], perm[n_val:]
+            Xv, yv, Ev = X[iv], y[iv], (E[iv] if E is not None else None)
+            X, y, E = X[it], y[it], (E[it] if E is not None else None)
+        else:
+            Xv = yv = Ev = None
+
+        self.n_features_in_ = X.shape[1]
+        self.n_train_ = X.shape[0]
+        self.scaler_x_ = Standardizer.fit(X)
+        self.scaler_e_ = Standardizer.fit(E) if self._uses_error_inputs() else None
+        self.scaler_y_ = Standardizer.fit(y) if self._regression else None
+        t = self._target(y).astype(np.float32)
+        tv = self._target(yv).astype(np.float32) if yv is not None else None
+        Ztr = self._net_inputs(X, E)
+        Zv = self._net_inputs(Xv, Ev).astype(np.float32) if Xv is not None else None
+        E_noise = self.scaler_x_.scale_errors(E) if self._uses_error_noise() else None
+
+        model = self._build(Ztr.shape[1], Ztr.shape[0])
+        steps = int(np.ceil(Ztr.shape[0] / self.batch_size))
+        model.compile(
+            optimizer=make_optimizer(
+                self.optimizer,
+                self.learning_rate,
+                momentum=self.momentum,
+                lr_decay=self.lr_decay,
+                lr_decay_rate=self.lr_decay_rate,
+                steps_per_epoch=steps,
+                clipnorm=self.clipnorm,
+            ),
+            loss=lik.keras_loss(self._likelihood),
+        )
+        hist: dict[str, Any] = {"loss": [], "val_loss": []}
+        if Zv is not None:
+            hist["initial_val_loss"] = float(model.evaluate(Zv, tv, batch_size=4096, verbose=0))
+        best, best_w, wait = np.inf, None, 0
+        hist["best_epoch"] = self.epochs - 1
+        t0 = time.perf_counter()
+        n_feat = X.shape[1]
+        for epoch in range(int(self.epochs)):
+            Zt = Ztr
+            if E_noise is not None:
+                Zt = Ztr.copy()
+                Zt[:, :n_feat] += E_noise * rng.standard_normal(E_noise.shape)
+            h = model.fit(
+                Zt.astype(np.float32),
+                t,
+                batch_size=int(self.batch_size),
+                epochs=1,
+                shuffle=True,
+                verbose=0,
+                validation_data=(Zv, tv) if Zv is not None else None,
+            )
+            loss = float(h.history["loss"][-1])
+            if not np.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss} at epoch {epoch}; lower learning_rate "
+                    f"(now {self.learning_rate}) or set clipnorm"
+                )
+            hist["loss"].append(loss)
+            if Zv is None:
+                continue
+            vl = float(h.history["val_loss"][-1])
+            hist["val_loss"].append(vl)
+            if vl < best - 1e-6:
+                best, best_w, wait = vl, model.get_weights(), 0
+                hist["best_epoch"] = epoch
+            else:
+                wait += 1
+                if self.patience is not None and wait >= self.patience:
+                    break
+        if best_w is not None:
+            model.set_weights(best_w)
+        hist["n_epochs"] = len(hist["loss"])
+        hist["train_seconds"] = time.perf_counter() - t0
+        if Zv is not None:
+            hist["final_val_loss"] = float(model.evaluate(Zv, tv, batch_size=4096, verbose=0))
+        self.history_ = hist
+        self.model_ = model
+        self._cache_weights()
+        return self
+
+    # ------------------------------------------------------------------ numpy forward pass
+    def _cache_weights(self) -> None:
+        from photcat.models.bayes import DenseVariational
+
+        layers = []
+        for layer in self.model_.layers:
+            if isinstance(layer, DenseVariational):
+                w = [np.asarray(v, dtype=np.float64) for v in layer.get_weights()]
+                layers.append({"kind": "variational", "w": w, "act": layer.activation_name})
+            elif layer.get_weights():
+                kernel, bias = (np.asarray(v, dtype=np.float64) for v in layer.get_weights())
+                act = layer.get_config().get("activation", "linear")
+                layers.append({"kind": "dense", "w": [kernel, bias], "act": act or "linear"})
+        self._np_layers = layers
+
+    def _raw_outputs(self, Z: np.ndarray) -> np.ndarray:
+        """Raw network outputs: ``(n, n_out)``, or ``(S, n, n_out)`` for Bayesian networks."""
+        if not self.bayesian:
+            h = Z
+            for layer in self._np_layers:
+                kernel, bias = layer["w"]
+                h = _NP_ACTIVATIONS[layer["act"]](h @ kernel + bias)
+            return h
+        from photcat.models.bayes import numpy_sample
+
+        rng = np.random.default_rng([int(self.seed), 20240])
+        S = int(self.n_weight_samples)
+        draws = []
+        for layer in self._np_layers:
+            k_mu, k_rho, b_mu, b_rho = layer["w"]
+            draws.append((numpy_sample(k_mu, k_rho, S, rng), numpy_sample(b_mu, b_rho, S, rng)))
+        out = []
+        width = max(max(int(w) for w in self.hidden_layers), 1)
+        rows = max(256, 2**22 // (S * width))
+        for start in range(0, Z.shape[0], rows):
+            h = np.broadcast_to(Z[start : start + rows], (S, *Z[start : start + rows].shape))
+            for layer, (k, b) in zip(self._np_layers, draws, strict=True):
+                h = _NP_ACTIVATIONS[layer["act"] or "linear"](
+                    np.matmul(h, k) + b[:, None, :]
+                )
+            out.append(h)
+        return np.concatenate(out, axis=1)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "_np_layers"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
+
+    def _predict_raw(self, X, errors) -> np.ndarray:
+        self._check_fitted()
+        X, _ = check_Xy(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {self.n_features_in_} features, got {X.shape[1]}"
+            )
+        E = self._check_errors(X, errors, needed=self._uses_error_inputs(), what="prediction")
+        return self._raw_outputs(self._net_inputs(X, E))
+
+    def keras_raw_outputs(self, X: np.ndarray, errors: np.ndarray | None = None) -> np.ndarray:
+        """Raw outputs of the Keras model itself (``model(X, training=False)``), float32.
+
+        For checks against the numpy forward pass (non-Bayesian networks).
+        """
+        self._check_fitted()
+        X, _ = check_Xy(X)
+        E = self._check_errors(X, errors, needed=self._uses_error_inputs(), what="prediction")
+        Z = self._net_inputs(X, E).astype(np.float32)
+        return np.concatenate(
+            [
+                np.asarray(self.model_(Z[i : i + 65536], training=False))
+                for i in range(0, Z.shape[0], 65536)
+            ]
+        )
+
+    # ------------------------------------------------------------------ persistence hooks
+    def _save_state(self, folder: Path) -> dict:
+        """Write ``model.keras`` and ``scaler.json`` into ``folder``; return JSON state."""
+        self._check_fitted()
+        self.model_.save(folder / "model.keras")
+        scalers = {
+            "x": self.scaler_x_.to_dict(),
+            "e": self.scaler_e_.to_dict() if self.scaler_e_ is not None else None,
+            "y": self.scaler_y_.to_dict() if self.scaler_y_ is not None else None,
+        }
+        (folder / "scaler.json").write_text(json.dumps(scalers, indent=1))
+        return {
+            "keras_file": "model.keras",
+            "scaler_file": "scaler.json",
+            "n_features_in_": int(self.n_features_in_),
+            "n_train_": int(self.n_train_),
+            "history_": self.history_,
+        }
+
+    def _load_state(self, folder: Path, state: dict, *, trusted: bool = False) -> None:
+        """Rebuild from :meth:`_save_state` output; the ``.keras`` file loads in safe mode."""
+        _, keras = _keras()
+        import photcat.models.bayes  # noqa: F401  (registers DenseVariational)
+
+        self.model_ = keras.saving.load_model(
+            folder / state["keras_file"], compile=False, safe_mode=True
+        )
+        scalers = json.loads((folder / state["scaler_file"]).read_text())
+        self.scaler_x_ = Standardizer.from_dict(scalers["x"])
+        self.scaler_e_ = Standardizer.from_dict(scalers["e"]) if scalers["e"] else None
+        self.scaler_y_ = Standardizer.from_dict(scalers["y"]) if scalers["y"] else None
+        self.n_features_in_ = int(state["n_features_in_"])
+        self.n_train_ = int(state["n_train_"])
+        self.history_ = state["history_"]
+        self._cache_weights()
+
+
+class NormalMLP(_KerasMLP, PhotoZEstimator):
+    """Photo-z MLP with a heteroscedastic Normal output, trained on the Normal NLL.
+
+    Parameters (all training choices):
+    ``hidden_layers`` widths; ``activation`` (one of ``ACTIVATIONS``); ``optimizer`` (one of
+    ``OPTIMIZERS``: mini-batch SGD with ``momentum``, Adagrad, RMSprop, Adam, AMSGrad);
+    ``learning_rate``; ``lr_decay`` (``none``/``exponential``/``inverse_time``) with
+    ``lr_decay_rate`` per epoch; ``batch_size``; ``epochs``; ``patience`` (early stopping on
+    validation NLL; the best weights are kept); ``validation_fraction`` of training rows held
+    out when ``fit`` gets no ``validation``; ``clipnorm`` (gradient clipping, None = off);
+    ``seed``; ``deterministic`` (TensorFlow op determinism; a process-wide switch);
+    ``error_mode``; ``bayesian`` with ``n_weight_samples`` and ``prior_std``.
+    """
+
+    _likelihood = "normal"
+    _regression = True
+
+    def __init__(
+        self,
+        hidden_layers: tuple[int, ...] = (32, 32),
+        activation: str = "tanh",
+        optimizer: str = "adam",
+        learning_rate: float = 3e-3,
+        momentum: float = 0.9,
+        lr_decay: str = "inverse_time",
+        lr_decay_rate: float = 0.01,
+        batch_size: int = 64,
+        epochs: int = 300,
+        patience: int | None = 30,
+        validation_fraction: float = 0.15,
+        clipnorm: float | None = 5.0,
+        seed: int = 0,
+        deterministic: bool = True,
+        error_mode: str = "none",
+        bayesian: bool = False,
+        n_weight_samples: int = 20,
+        prior_std: float = 1.0,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.lr_decay = lr_decay
+        self.lr_decay_rate = lr_decay_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.clipnorm = clipnorm
+        self.seed = seed
+        self.deterministic = deterministic
+        self.error_mode = error_mode
+        self.bayesian = bayesian
+        self.n_weight_samples = n_weight_samples
+        self.prior_std = prior_std
+
+    def fit(self, X, y, *, validation=None, errors=None) -> NormalMLP:
+        """Train on features ``X`` (n, d) and spectroscopic redshifts ``y``.
+
+        ``validation`` = ``(X_val, z_val)`` or ``(X_val, z_val, errors_val)``;
+        ``errors`` = 1-sigma errors of ``X`` (needed unless ``error_mode="none"``).
+        """
+        return self._fit(X, y, validation, errors)
+
+    def predict(self, X, *, errors=None) -> MixturePrediction:
+        """Per-object redshift distribution (Normal; mixture over weight draws if Bayesian)."""
+        raw = self._predict_raw(X, errors)
+        sy = self.scaler_y_
+        if raw.ndim == 2:
+            loc, scale = lik.normal_params(raw)
+            return MixturePrediction.normal(sy.inverse_transform(loc), scale * sy.scale[0])
+        members = []
+        for r in raw:
+            loc, scale = lik.normal_params(r)
+            members.append(
+                MixturePrediction.normal(sy.inverse_transform(loc), scale * sy.scale[0])
+            )
+        return MixturePrediction.combine(members)
+
+
+class MixtureMLP(_KerasMLP, PhotoZEstimator):
+    """Photo-z MLP with a mixture of ``n_components`` Normals (multimodal PDFs).
+
+    Same training parameters as :class:`NormalMLP`.
+    """
+
+    _likelihood = "mixture"
+    _regression = True
+
+    def __init__(
+        self,
+        n_components: int = 3,
+        hidden_layers: tuple[int, ...] = (32, 32),
+        activation: str = "tanh",
+        optimizer: str = "adam",
+        learning_rate: float = 3e-3,
+        momentum: float = 0.9,
+        lr_decay: str = "inverse_time",
+        lr_decay_rate: float = 0.01,
+        batch_size: int = 64,
+        epochs: int = 300,
+        patience: int | None = 30,
+        validation_fraction: float = 0.15,
+        clipnorm: float | None = 5.0,
+        seed: int = 0,
+        deterministic: bool = True,
+        error_mode: str = "none",
+        bayesian: bool = False,
+        n_weight_samples: int = 20,
+        prior_std: float = 1.0,
+    ) -> None:
+        self.n_components = n_components
+        self.hidden_layers = hidden_layers
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.lr_decay = lr_decay
+        self.lr_decay_rate = lr_decay_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.clipnorm = clipnorm
+        self.seed = seed
+        self.deterministic = deterministic
+        self.error_mode = error_mode
+        self.bayesian = bayesian
+        self.n_weight_samples = n_weight_samples
+        self.prior_std = prior_std
+
+    def _n_components(self) -> int:
+        if int(self.n_components) < 1:
+            raise ValueError(f"n_components must be >= 1, got {self.n_components}")
+        return int(self.n_components)
+
+    def fit(self, X, y, *, validation=None, errors=None) -> MixtureMLP:
+        """Train; arguments as :meth:`NormalMLP.fit`."""
+        return self._fit(X, y, validation, errors)
+
+    def predict(self, X, *, errors=None) -> MixturePrediction:
+        """Per-object Normal mixture (concatenated over weight draws if Bayesian)."""
+        raw = self._predict_raw(X, errors)
+        sy = self.scaler_y_
+        raws = [raw] if raw.ndim == 2 else list(raw)
+        members = []
+        for r in raws:
+            w, loc, scale = lik.mixture_params(r)
+            members.append(
+                MixturePrediction(w, sy.inverse_transform(loc), scale * sy.scale[0])
+            )
+        return members[0] if len(members) == 1 else MixturePrediction.combine(members)
+
+
+class BernoulliMLP(_KerasMLP, QuiescentClassifier):
+    """Quiescent (1) vs star-forming (0) MLP: logit output, Bernoulli NLL loss.
+
+    Same training parameters as :class:`NormalMLP`.
+    """
+
+    _likelihood = "bernoulli"
+    _regression = False
+
+    def __init__(
+        self,
+        hidden_layers: tuple[int, ...] = (16, 16),
+        activation: str = "tanh",
+        optimizer: str = "adam",
+        learning_rate: float = 3e-3,
+        momentum: float = 0.9,
+        lr_decay: str = "inverse_time",
+        lr_decay_rate: float = 0.01,
+        batch_size: int = 64,
+        epochs: int = 200,
+        patience: int | None = 20,
+        validation_fraction: float = 0.15,
+        clipnorm: float | None = 5.0,
+        seed: int = 0,
+        deterministic: bool = True,
+        error_mode: str = "none",
+        bayesian: bool = False,
+        n_weight_samples: int = 20,
+        prior_std: float = 1.0,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.lr_decay = lr_decay
+        self.lr_decay_rate = lr_decay_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.clipnorm = clipnorm
+        self.seed = seed
+        self.deterministic = deterministic
+        self.error_mode = error_mode
+        self.bayesian = bayesian
+        self.n_weight_samples = n_weight_samples
+        self.prior_std = prior_std
+
+    def fit(self, X, y, *, validation=None, errors=None) -> BernoulliMLP:
+        """Train on features ``X`` and labels ``y`` (1 quiescent, 0 star-forming)."""
+        return self._fit(X, y, validation, errors)
+
+    def predict(self, X, *, errors=None) -> BernoulliPrediction:
+        """P(quiescent) per object (mean over weight draws if Bayesian)."""
+        raw = self._predict_raw(X, errors)
+        if raw.ndim == 2:
+            return BernoulliPrediction(lik.bernoulli_params(raw))
+        return BernoulliPrediction(np.mean([lik.bernoulli_params(r) for r in raw], axis=0))
+
+    def predict_proba(self, X, *, errors=None) -> np.ndarray:
+        """``(n, 2)`` array: P(star-forming), P(quiescent)."""
+        p = self.predict(X, errors=errors).p
+        return np.column_stack([1.0 - p, p])

@@ -1,0 +1,396 @@
+"""Save and load any photcat estimator as a self-describing, checksummed folder.
+
+Folder layout (written atomically: built in a hidden temp sibling, then renamed into place)::
+
+    manifest.json      photcat version, task, class, params, feature_spec, training config,
+                       metrics, package versions, sha256 of every other file, the state tree
+    params.json        the estimator's parameters (``get_params``), JSON
+    model.keras        Keras estimators (loaded with safe_mode=True, never unsafe)
+    scaler.json        Keras estimators: input/target standardisers
+    model.skops        other estimators (scikit-learn based), in skops' safe format
+    member_00/ ...     committees: one sub-folder per member, same rules recursively
+
+What an estimator must implement to be saveable
+-----------------------------------------------
+1. Be a scikit-learn style estimator (``sklearn.base.BaseEstimator`` subclass, parameters in
+   ``__init__``; ``get_params(deep=False)`` must give JSON values, or estimators, or lists of
+   them), defined in a module under ``photcat.models`` and with a ``task`` attribute
+   (``"photoz"`` or ``"quiescent"``; the base classes in ``photcat.models.base`` provide it).
+2. EITHER define the two hooks::
+
+       def _save_state(self, folder: pathlib.Path) -> dict:
+           # write any files into `folder` (flat names); return a JSON-serialisable dict
+       def _load_state(self, folder: pathlib.Path, state: dict, *, trusted: bool = False) -> None:
+           # called on `cls(**params)`; restore fitted attributes from `state` and the files
+
+   (Keras networks and ``Committee`` do this),
+   OR define nothing: the whole fitted estimator is then written with ``skops.io.dump``. On
+   load, skops reconstructs it without pickle. Types skops does not trust by default are
+   accepted only if they come from ``photcat.models``, ``sklearn``, ``numpy`` or ``scipy``;
+   anything else (a lambda, a foreign class) is refused unless ``trusted=True``. So a classical
+   estimator whose fitted attributes are scikit-learn estimators, numpy arrays and builtins is
+   saveable as it is. Predictions after loading must be identical; keep random state in
+   ``__init__`` parameters (``seed``/``random_state``), not in a live Generator.
+If skops is not installed, the fallback is joblib (pickle), which ``load_model`` only opens
+with ``trusted=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_SAFE_TYPE_PREFIXES = ("photcat.models.", "sklearn.", "numpy.", "scipy.")
+_VERSIONED_PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "tensorflow",
+    "tensorflow-probability",
+    "keras",
+    "skops",
+)
+
+
+class ModelIntegrityError(ValueError):
+    """A saved model folder is corrupted, modified, incomplete or untrusted."""
+
+
+class FeatureSpecMismatchError(ValueError):
+    """The caller's feature specification differs from the one the model was trained with."""
+
+
+class VersionMismatchWarning(UserWarning):
+    """The model was saved with different package versions than are installed now."""
+
+
+# ---------------------------------------------------------------------------- small helpers
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that determine a model's numbers."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _photcat_version() -> str:
+    import photcat
+
+    return str(getattr(photcat, "__version__", "unknown"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _qualname(obj_or_cls) -> str:
+    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _import_class(qualname: str) -> type:
+    module, _, name = qualname.rpartition(".")
+    if not module.startswith("photcat.models"):
+        raise ModelIntegrityError(
+            f"refusing to load class {qualname!r}: only photcat.models classes are loadable"
+        )
+    cls = getattr(importlib.import_module(module), name, None)
+    if not isinstance(cls, type):
+        raise ModelIntegrityError(f"class {qualname!r} named in the manifest does not exist")
+    return cls
+
+
+def to_json(value: Any) -> Any:
+    """JSON form of estimator parameters: estimators become ``{"__estimator__", "params"}``."""
+    from sklearn.base import BaseEstimator
+
+    if isinstance(value, BaseEstimator):
+        return {"__estimator__": _qualname(value), "params": to_json(value.get_params(deep=False))}
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(
+        f"parameter value {value!r} of type {type(value).__name__} is not JSON-serialisable"
+    )
+
+
+def from_json(value: Any) -> Any:
+    """Inverse of :func:`to_json` (lists stay lists; estimators are rebuilt unfitted)."""
+    if isinstance(value, dict):
+        if "__estimator__" in value:
+            return _import_class(value["__estimator__"])(**from_json(value["params"]))
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v) for v in value]
+    return value
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
+
+
+def _dump_json(obj: Any, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=_json_default) + "\n")
+
+
+def _dict_diff(saved: Any, given: Any, where: str = "feature_spec") -> list[str]:
+    """Human-readable differences between two JSON-like values."""
+    if isinstance(saved, dict) and isinstance(given, dict):
+        out = []
+        for k in sorted(set(saved) | set(given), key=str):
+            if k not in given:
+                out.append(f"{where}[{k!r}] missing (saved: {saved[k]!r})")
+            elif k not in saved:
+                out.append(f"{where}[{k!r}] not in the saved spec (given: {given[k]!r})")
+            else:
+                out.extend(_dict_diff(saved[k], given[k], f"{where}[{k!r}]"))
+        return out
+    if isinstance(saved, list | tuple) and isinstance(given, list | tuple):
+        if list(saved) != list(given):
+            return [f"{where}: saved {list(saved)!r}, given {list(given)!r}"]
+        return []
+    return [] if saved == given else [f"{where}: saved {saved!r}, given {given!r}"]
+
+
+# ---------------------------------------------------------------------------- state tree
+
+
+def save_estimator(est: Any, folder: Path) -> dict:
+    """Write one estimator's files into ``folder``; return its node for the manifest.
+
+    Used recursively by committees for their members.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    params = to_json(est.get_params(deep=False))
+    _dump_json(params, folder / "params.json")
+    node: dict[str, Any] = {"class": _qualname(est), "task": getattr(est, "task", None)}
+    if hasattr(est, "_save_state"):
+        node["format"] = "state"
+        node["state"] = est._save_state(folder)
+    else:
+        try:
+            import skops.io as sio
+        except ImportError:  # pragma: no cover - skops is a dependency
+            import joblib
+
+            joblib.dump(est, folder / "model.joblib")
+            node["format"] = "joblib"
+        else:
+            sio.dump(est, folder / "model.skops")
+            node["format"] = "skops"
+    return node
+
+
+def load_estimator(node: dict, folder: Path, *, trusted: bool = False) -> Any:
+    """Rebuild one estimator from its manifest node and files (inverse of ``save_estimator``)."""
+    cls = _import_class(node["class"])
+    fmt = node.get("format")
+    if fmt == "state":
+        params = from_json(json.loads((folder / "params.json").read_text()))
+        est = cls(**params)
+        est._load_state(folder, node["state"], trusted=trusted)
+        return est
+    if fmt == "skops":
+        import skops.io as sio
+
+        path = folder / "model.skops"
+        untrusted = sio.get_untrusted_types(file=path)
+        foreign = [t for t in untrusted if not t.startswith(_SAFE_TYPE_PREFIXES)]
+        if foreign and not trusted:
+            raise ModelIntegrityError(
+                f"{path} contains types outside photcat.models/sklearn/numpy/scipy: {foreign}; "
+                "pass trusted=True only if you trust where this file came from"
+            )
+        est = sio.load(path, trusted=untrusted)
+    elif fmt == "joblib":
+        path = folder / "model.joblib"
+        if not trusted:
+            raise ModelIntegrityError(
+                f"{path} is a pickle (joblib) file, which can run arbitrary code when loaded; "
+                "pass trusted=True only if you trust where it came from"
+            )
+        import joblib
+
+        est = joblib.load(path)
+    else:
+        raise ModelIntegrityError(f"unknown model format {fmt!r} in {folder / MANIFEST}")
+    if _qualname(est) != node["class"]:
+        raise ModelIntegrityError(
+            f"{folder}: file holds a {_qualname(est)}, manifest says {node['class']}"
+        )
+    return est
+
+
+# ---------------------------------------------------------------------------- public API
+
+
+def save_model(
+    model: Any,
+    folder: str | os.PathLike,
+    *,
+    feature_spec: dict,
+    metrics: dict | None = None,
+    config: dict | None = None,
+) -> Path:
+    """Save a fitted photcat estimator (network, committee, classical) to ``folder``.
+
+    ``feature_spec`` is the caller's (opaque, JSON) description of the features the model
+    expects; ``metrics`` (e.g. validation metrics) and ``config`` (training configuration) are
+    stored as given. An existing ``folder`` is replaced atomically. Returns the folder path.
+    """
+    if not isinstance(feature_spec, dict):
+        raise TypeError(f"feature_spec must be a dict, got {type(feature_spec).__name__}")
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        node = save_estimator(model, tmp)
+        files = {
+            p.relative_to(tmp).as_posix(): sha256_file(p)
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file()
+        }
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "photcat_version": _photcat_version(),
+            "task": node["task"],
+            "class": node["class"],
+            "params": json.loads((tmp / "params.json").read_text()),
+            "feature_spec": json.loads(json.dumps(feature_spec, default=_json_default)),
+            "config": config,
+            "metrics": metrics,
+            "versions": package_versions(),
+            "estimator": node,
+            "files": files,
+        }
+        _dump_json(manifest, tmp / MANIFEST)
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                with open(p, "rb") as f:
+                    os.fsync(f.fileno())
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_manifest(folder: str | os.PathLike) -> dict:
+    """The manifest of a saved model folder (no verification)."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: not a saved photcat model folder")
+    return json.loads(path.read_text())
+
+
+def verify_files(folder: str | os.PathLike, manifest: dict | None = None) -> None:
+    """Check every file's sha256 against the manifest; raise naming the first bad file."""
+    folder = Path(folder)
+    manifest = read_manifest(folder) if manifest is None else manifest
+    listed = manifest.get("files", {})
+    for rel, digest in listed.items():
+        path = folder / rel
+        if not path.is_file():
+            raise ModelIntegrityError(f"{path} is listed in the manifest but missing")
+        if sha256_file(path) != digest:
+            raise ModelIntegrityError(
+                f"{path} failed its checksum (sha256 differs from manifest): "
+                "the file was modified or corrupted"
+            )
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    unlisted = sorted(present - set(listed) - {MANIFEST})
+    if unlisted:
+        raise ModelIntegrityError(f"{folder} holds files not in its manifest: {unlisted}")
+
+
+def load_model(
+    folder: str | os.PathLike,
+    *,
+    feature_spec: dict | None = None,
+    trusted: bool = False,
+    strict_versions: bool = False,
+) -> Any:
+    """Load a model saved by :func:`save_model`, verifying it first.
+
+    - every file's sha256 must match the manifest (else :class:`ModelIntegrityError` naming it);
+    - ``feature_spec``, when given, must equal the saved one (else
+      :class:`FeatureSpecMismatchError` listing each difference);
+    - package versions that differ from the saved ones give a :class:`VersionMismatchWarning`
+      (an error with ``strict_versions=True``): a version change rarely changes a network's
+      numbers, and refusing would strand every saved model at each upgrade, so the default is
+      to warn loudly;
+    - Keras files load with ``safe_mode=True``; pickle files only with ``trusted=True``.
+
+    The saved manifest is attached to the returned estimator as ``manifest_``.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelIntegrityError(
+            f"{folder / MANIFEST}: format_version {manifest.get('format_version')!r} is not "
+            f"supported (expected {FORMAT_VERSION})"
+        )
+    verify_files(folder, manifest)
+    if feature_spec is not None:
+        given = json.loads(json.dumps(feature_spec, default=_json_default))
+        diff = _dict_diff(manifest["feature_spec"], given)
+        if diff:
+            raise FeatureSpecMismatchError(
+                f"feature specification differs from the one {folder} was trained with:\n  "
+                + "\n  ".join(diff)
+            )
+    now = package_versions()
+    changed = {
+        k: (v, now.get(k)) for k, v in manifest.get("versions", {}).items() if now.get(k) != v
+    }
+    if changed:
+        msg = f"{folder} was saved with other package versions (saved, installed): {changed}"
+        if strict_versions:
+            raise ModelIntegrityError(msg)
+        warnings.warn(msg, VersionMismatchWarning, stacklevel=2)
+    est = load_estimator(manifest["estimator"], folder, trusted=trusted)
+    try:
+        est.manifest_ = manifest
+    except AttributeError:  # pragma: no cover - estimators with __slots__
+        pass
+    return est
