@@ -90,7 +90,9 @@ def test_crps_normal_matches_closed_form_and_numeric_integration():
     got = metrics.crps(pred, [y])[0]
     # Gneiting & Raftery (2007) closed form for a single Normal
     w = (y - mu) / sd
-    expected = sd * (w * (2 * ndtr(w) - 1) + 2 * np.exp(-0.5 * w * w) / np.sqrt(2 * np.pi) - 1 / np.sqrt(np.pi))
+    expected = sd * (
+        w * (2 * ndtr(w) - 1) + 2 * np.exp(-0.5 * w * w) / np.sqrt(2 * np.pi) - 1 / np.sqrt(np.pi)
+    )
     assert got == pytest.approx(expected, rel=1e-10)
     # numeric: integral of (F(x) - 1[x >= y])^2 dx
     grid = np.linspace(mu - 1.0, mu + 1.0, 400_001)

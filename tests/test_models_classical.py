@@ -30,9 +30,20 @@ from tests.conftest import shared_path
 pytestmark = pytest.mark.data
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """One BLAS/OpenMP thread: other jobs share the 2 cores and oversubscription is very slow."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 def _annz_features(a: np.ndarray) -> np.ndarray:
     m = a[:, :5]  # u g r i z
-    return np.column_stack([m[:, 0] - m[:, 1], m[:, 1] - m[:, 2], m[:, 2] - m[:, 3], m[:, 3] - m[:, 4], m[:, 2]])
+    return np.column_stack(
+        [m[:, 0] - m[:, 1], m[:, 1] - m[:, 2], m[:, 2] - m[:, 3], m[:, 3] - m[:, 4], m[:, 2]]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +78,9 @@ def test_photoz_model_beats_trivial_and_is_calibrated(annz, model):
     assert isinstance(pred, MixturePrediction)
     assert len(pred) == len(annz["y_test"])
     m = metrics.photoz_metrics(pred, annz["y_test"])
-    trivial = metrics.point_metrics(np.full(len(annz["y_test"]), np.median(annz["y"])), annz["y_test"])
+    trivial = metrics.point_metrics(
+        np.full(len(annz["y_test"]), np.median(annz["y"])), annz["y_test"]
+    )
     assert m["sigma_rms"] < 0.5 * trivial["sigma_rms"], (m["sigma_rms"], trivial["sigma_rms"])
     assert m["sigma_nmad"] < 0.5 * trivial["sigma_nmad"], (m["sigma_nmad"], trivial["sigma_nmad"])
     assert 0.60 <= m["coverage_68"] <= 0.76, m["coverage_68"]
@@ -150,7 +163,9 @@ CLASSIFIERS = [
 ]
 
 
-@pytest.mark.parametrize("with_validation", [True, False], ids=["valid-calibrated", "cv-calibrated"])
+@pytest.mark.parametrize(
+    "with_validation", [True, False], ids=["valid-calibrated", "cv-calibrated"]
+)
 @pytest.mark.parametrize("model", CLASSIFIERS, ids=lambda m: type(m).__name__)
 def test_classifier_beats_majority_and_base_rate_brier(zfourge, model, with_validation):
     val = zfourge["validation"] if with_validation else None
@@ -175,3 +190,46 @@ def test_classifier_rejects_bad_labels(zfourge):
         LogisticQuiescent().fit(zfourge["X"], np.zeros(len(zfourge["y"])))
     with pytest.raises(ValueError, match="calibration must be"):
         LogisticQuiescent(calibration="platt").fit(zfourge["X"], zfourge["y"])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        KNNPhotoZ(n_neighbors=10),
+        RandomForestPhotoZ(n_estimators=10),
+        GradientBoostingPhotoZ(max_iter=30),
+        SklearnMLPCommittee(n_members=2, max_iter=100),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_photoz_save_load_round_trip_identical(annz, model, tmp_path):
+    from photcat.models.persistence import load_model, save_model
+
+    model.fit(annz["X"][:1500], annz["y"][:1500], validation=annz["validation"])
+    spec = {"features": ["u-g", "g-r", "r-i", "i-z", "r"]}
+    save_model(model, tmp_path / "m", feature_spec=spec)
+    loaded = load_model(tmp_path / "m", feature_spec=spec)
+    assert type(loaded) is type(model)
+    a, b = model.predict(annz["X_test"]), loaded.predict(annz["X_test"])
+    for u, v in zip(a.astuple(), b.astuple(), strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        LogisticQuiescent(),
+        RandomForestQuiescent(n_estimators=10),
+        GradientBoostingQuiescent(max_iter=30),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_classifier_save_load_round_trip_identical(zfourge, model, tmp_path):
+    from photcat.models.persistence import load_model, save_model
+
+    model.fit(zfourge["X"][:2000], zfourge["y"][:2000], validation=zfourge["validation"])
+    save_model(model, tmp_path / "m", feature_spec={"features": ["UV", "VJ", "z"]})
+    loaded = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(
+        model.predict(zfourge["X_test"]).p, loaded.predict(zfourge["X_test"]).p
+    )

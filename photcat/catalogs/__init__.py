@@ -1,7 +1,7 @@
 """Read, validate and write catalogues; survey schema presets; shipped sample data."""
 
 from photcat.catalogs.formats import CatalogError
-from photcat.catalogs.reader import Catalog, iter_read, read
+from photcat.catalogs.reader import Catalog, iter_read, read, read_columns
 from photcat.catalogs.report import IngestReport
 from photcat.catalogs.sample import sample, sample_path
 from photcat.catalogs.schema import PRESETS, Schema, get_schema
@@ -16,6 +16,7 @@ __all__ = [
     "get_schema",
     "iter_read",
     "read",
+    "read_columns",
     "sample",
     "sample_path",
     "write",

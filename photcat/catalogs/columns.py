@@ -25,6 +25,8 @@ EXACT: dict[str, tuple[str | None, str]] = {
     "uv": ("mag", "rest-frame U - V colour (AB)"),
     "vj": ("mag", "rest-frame V - J colour (AB)"),
     "uvj_quiescent": (None, "UVJ label: 1 quiescent, 0 star-forming, -1 not computed"),
+    "uvj_z": ("", "redshift of the rest-frame fit: z_spec when usable, else photoz_q50"),
+    "split": (None, "training-set role of the row: train, valid, test, or empty"),
     "flag_photcat": (None, "photcat prediction flag bits (see the catalogue header)"),
 }
 PREFIXES: dict[str, tuple[str | None, str]] = {

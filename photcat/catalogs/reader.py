@@ -275,3 +275,20 @@ def read(
         report = report.merge(p.report)
     first = parts[0]
     return Catalog(table, first.bands, first.required_bands, first.schema, report, first.meta)
+
+
+def read_columns(path: str | Path, *, format: str | None = None) -> pd.DataFrame:
+    """Every column of a catalogue file as it is (vector columns as ``NAME_i``), no schema.
+
+    For tables whose features are ready-made columns (rest-frame colours, a label). Values
+    are not validated here: the feature builder flags NaN, inf and sentinels.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CatalogError(f"catalogue file not found: {path}")
+    fmt = format or detect_format(path)
+    frames = []
+    for chunk in iter_raw(path, fmt, None, None):
+        cols = {k.replace("[", "_").replace("]", ""): np.asarray(v) for k, v in chunk.columns.items()}
+        frames.append(pd.DataFrame(cols))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

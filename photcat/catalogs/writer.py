@@ -115,3 +115,29 @@ def _write_parquet(df, arrays, tmp: Path, meta: dict, input_units: dict) -> None
     schema_md[b"photcat"] = json.dumps(meta, sort_keys=True, default=str).encode()
     table = table.cast(pa.schema(fields, metadata=schema_md))
     pq.write_table(table, tmp, compression="zstd")
+
+
+def read_with_arrays(path: str | Path) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, Any]]:
+    """Read back a file written by :func:`write`: (1-D columns, 2-D array columns, provenance)."""
+    path = Path(path)
+    if output_format(path) == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(path)
+        meta = json.loads((t.schema.metadata or {}).get(b"photcat", b"{}"))
+        arrays = {}
+        for name in list(t.column_names):
+            col = t.column(name)
+            if pa.types.is_fixed_size_list(col.type):
+                flat = col.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+                arrays[name] = flat.reshape(len(t), col.type.list_size)
+                t = t.drop_columns([name])
+        return t.to_pandas(), arrays, meta
+    from astropy.table import Table
+
+    t = Table.read(path, format="fits")
+    meta = json.loads(t.meta.get("PCMETA", "{}"))
+    arrays = {c: np.asarray(t[c]) for c in t.colnames if t[c].ndim > 1}
+    t.remove_columns(list(arrays))
+    return t.to_pandas(), arrays, meta

@@ -7,7 +7,8 @@ Two independent definitions, so one can be checked against the other:
   value (default −11, the conventional "red and dead" cut; −10 is the looser alternative) or
   the redshift-dependent rule sSFR < 1 / (3 t_H(z)) (e.g. Pacifici et al. 2016), with t_H(z) =
   1/H(z) the Hubble time at the galaxy's redshift from astropy.cosmology (Planck18 default).
-  At z = 0 (Planck18) that threshold is log sSFR = −10.62; at z = 2 it is −9.99.
+  With Planck18 that threshold is log sSFR = −10.64 at z = 0, −10.39 at z = 1, −10.16 at
+  z = 2 and −9.98 at z = 3.
 """
 
 from __future__ import annotations

@@ -123,6 +123,7 @@ class FeatureSpec:
             missing = [b for b in bands if b not in dict(lim)]
             if missing:
                 raise ValueError(f"limits lack bands {missing}")
+            lim = tuple((b, dict(lim)[b]) for b in bands)  # canonical order: the bands'
             if not all(np.isfinite(v) for _, v in lim):
                 raise ValueError(f"limits must be finite magnitudes, got {dict(lim)}")
             object.__setattr__(self, "limits", lim)

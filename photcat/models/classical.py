@@ -52,13 +52,17 @@ __all__ = [
 ]
 
 
-def fit_width_scale(mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, coverage: float = P68) -> float:
+def fit_width_scale(
+    mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, coverage: float = P68
+) -> float:
     """Scale factor s so that a fraction ``coverage`` of ``z`` lies within ``mu +- s*sigma``."""
     r = np.abs(np.asarray(z, float) - np.asarray(mu, float)) / np.asarray(sigma, float)
     return float(np.quantile(r, coverage))
 
 
-def _check_validation(validation: Validation, n_features: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _check_validation(
+    validation: Validation, n_features: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     if validation is None:
         return None
     try:
@@ -76,7 +80,9 @@ def _check_predict_X(est, X: np.ndarray) -> np.ndarray:
         raise RuntimeError(f"{type(est).__name__} is not fitted; call fit first")
     X, _ = check_Xy(X)
     if X.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features but the model was fitted with {est.n_features_in_}")
+        raise ValueError(
+            f"X has {X.shape[1]} features but the model was fitted with {est.n_features_in_}"
+        )
     return X
 
 
@@ -350,7 +356,9 @@ class _CalibratedQuiescent(QuiescentClassifier):
         val = _check_validation(validation, X.shape[1])
         y = y.astype(np.int64)
         if self.calibration not in (None, "isotonic", "sigmoid"):
-            raise ValueError(f"calibration must be None, 'isotonic' or 'sigmoid', got {self.calibration!r}")
+            raise ValueError(
+                f"calibration must be None, 'isotonic' or 'sigmoid', got {self.calibration!r}"
+            )
         self.n_features_in_ = X.shape[1]
         base = self._make_base()
         if self.calibration is None:

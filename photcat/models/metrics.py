@@ -133,7 +133,9 @@ def crps(prediction: MixturePrediction, z_spec, chunk: int = 20_000) -> np.ndarr
         v = s * s
         term1 = np.sum(w * _crps_a(zs[sl, None] - m, v), axis=1)
         ww = w[:, :, None] * w[:, None, :]
-        term2 = np.sum(ww * _crps_a(m[:, :, None] - m[:, None, :], v[:, :, None] + v[:, None, :]), axis=(1, 2))
+        term2 = np.sum(
+            ww * _crps_a(m[:, :, None] - m[:, None, :], v[:, :, None] + v[:, None, :]), axis=(1, 2)
+        )
         out[sl] = term1 - 0.5 * term2
     return out
 

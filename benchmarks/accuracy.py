@@ -1,0 +1,591 @@
+"""Accuracy benchmark: photcat's models vs baselines on real data, one process, same splits.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/accuracy.py            # full run (~20 min on 2 cores)
+    .venv/bin/python benchmarks/accuracy.py --quick    # smaller models, a few minutes
+
+Writes ``benchmarks/results/accuracy.json`` (atomically) with package versions, configuration,
+seeds, and for each data set and model every metric of :mod:`photcat.models.metrics` plus the
+training time in seconds. Data sets (from ``../shared/data``, skipped with a message if absent):
+
+- ``annz_sdss``  photo-z: train on ``sdss.ugriz.train``, report on ``sdss.ugriz.valid``
+- ``boss_dr10``  photo-z: fixed seeded 80/20 split of ``boss_dr10_ugriz_specz.csv.gz``
+- ``zfourge_uvj`` SF/Q: U-V, V-J, z -> sSFR label (FAST log sSFR < log 1/(3 t_H(z))); networks
+  and classical classifiers vs each UVJ boundary preset used as a classifier
+- ``kcorrect_gst`` SF/Q: ugriz colours + z -> UVJ label from kcorrect fits WITH 2MASS J/H/Ks;
+  classifiers vs the same label computed from ugriz-only kcorrect extrapolation
+
+For photo-z the training file is split (seeded) into a fitting part and a validation part; the
+validation part is used for early stopping and PDF-width calibration only, never for the
+reported numbers. Baselines (``baseline_*``) are plain scikit-learn regressors on the same
+features, giving point estimates only (their PDF metrics are absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PHOTCAT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "benchmarks" / "results" / "accuracy.json"
+
+SEED = 12345
+BANDS = ("u", "g", "r", "i", "z")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("photcat", "numpy", "scipy", "scikit-learn", "pandas", "tensorflow", "keras",
+                 "tensorflow-probability", "astropy", "kcorrect"):  # fmt: skip
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def write_json_atomic(obj: dict, path: Path) -> None:
+    """Write JSON to a temp file in the same folder, fsync, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, allow_nan=False, default=_json_default)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
+
+
+def _clean_nan(obj):
+    """NaN/inf -> None so the JSON is standard."""
+    if isinstance(obj, dict):
+        return {k: _clean_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean_nan(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------- photo-z data
+
+
+def photoz_features(table, spec=None):
+    """Colours u-g, g-r, r-i, i-z and r magnitude via photcat.features (flag policy: drop)."""
+    from photcat.features import FeatureSpec, build
+
+    spec = spec or FeatureSpec(bands=BANDS, reference_band="r", flag_policy="drop")
+    return build(table, spec), spec
+
+
+def _usable(cat, feats):
+    z = cat.table["z_spec"].to_numpy(dtype=float)
+    z_ok = np.isfinite(z) & (z > 0)
+    if "flag_zspec" in cat.table.columns:
+        z_ok &= cat.table["flag_zspec"].to_numpy() == 0
+    ok = feats.usable & z_ok
+    excl = {
+        "rows_in": int(len(z)),
+        "rows_used": int(ok.sum()),
+        "excluded_bad_photometry": int((~feats.usable).sum()),
+        "excluded_bad_zspec_only": int((feats.usable & ~z_ok).sum()),
+        "ingest_rows_flagged_by_reason": dict(cat.report.rows_flagged_by_reason),
+        "ingest_band_flags": {b: dict(v) for b, v in cat.report.band_flags.items()},
+    }
+    return ok, z, excl
+
+
+def load_annz(rng_seed: int) -> dict:
+    from photcat.catalogs import read
+
+    folder = SHARED / "annz_sdss"
+    tr = read(folder / "sdss.ugriz.train", "annz")
+    va = read(folder / "sdss.ugriz.valid", "annz")
+    ftr, spec = photoz_features(tr.table)
+    fva, _ = photoz_features(va.table, spec)
+    ok_tr, z_tr, ex_tr = _usable(tr, ftr)
+    ok_va, z_va, ex_va = _usable(va, fva)
+    Xtr, ytr, Etr = ftr.X[ok_tr], z_tr[ok_tr], ftr.errors[ok_tr]
+    perm = np.random.default_rng(rng_seed).permutation(len(ytr))
+    n_val = int(round(0.2 * len(ytr)))
+    v, f = perm[:n_val], perm[n_val:]
+    return {
+        "X": Xtr[f], "y": ytr[f], "E": Etr[f],
+        "X_val": Xtr[v], "y_val": ytr[v], "E_val": Etr[v],
+        "X_test": fva.X[ok_va], "y_test": z_va[ok_va], "E_test": fva.errors[ok_va],
+        "r_test": va.table["mag_r"].to_numpy()[ok_va],
+        "feature_names": list(ftr.names),
+        "split": {"train_file": "sdss.ugriz.train (80 % fit / 20 % validation, seeded)",
+                  "test_file": "sdss.ugriz.valid", "n_fit": int(f.size), "n_val": int(v.size),
+                  "n_test": int(ok_va.sum())},
+        "exclusions": {"train_file": ex_tr, "test_file": ex_va},
+    }  # fmt: skip
+
+
+def load_boss(rng_seed: int) -> dict:
+    from photcat.catalogs import read
+
+    cat = read(SHARED / "boss_dr10_annz2" / "boss_dr10_ugriz_specz.csv.gz", "annz2")
+    n = len(cat.table)
+    perm = np.random.default_rng(rng_seed).permutation(n)
+    n_test = int(round(0.2 * n))
+    is_test = np.zeros(n, bool)
+    is_test[perm[:n_test]] = True
+    # survey limits etc. come from the training rows only (drop policy needs none, but the
+    # spec is built once and reused, as a pipeline would)
+    feats, spec = photoz_features(cat.table)
+    ok, z, excl = _usable(cat, feats)
+    train_rows = np.flatnonzero(ok & ~is_test)
+    test_rows = np.flatnonzero(ok & is_test)
+    perm2 = np.random.default_rng(rng_seed + 1).permutation(train_rows.size)
+    n_val = int(round(0.2 * train_rows.size))
+    v, f = train_rows[perm2[:n_val]], train_rows[perm2[n_val:]]
+    X, E = feats.X, feats.errors
+    return {
+        "X": X[f], "y": z[f], "E": E[f],
+        "X_val": X[v], "y_val": z[v], "E_val": E[v],
+        "X_test": X[test_rows], "y_test": z[test_rows], "E_test": E[test_rows],
+        "r_test": cat.table["mag_r"].to_numpy()[test_rows],
+        "feature_names": list(feats.names),
+        "split": {"method": f"numpy default_rng({rng_seed}).permutation: 20 % test; training part "
+                  f"split again (default_rng({rng_seed + 1})) 80 % fit / 20 % validation",
+                  "n_fit": int(f.size), "n_val": int(v.size), "n_test": int(test_rows.size),
+                  "n_test_rows_excluded": int((is_test & ~ok).sum()),
+                  "n_train_rows_excluded": int((~is_test & ~ok).sum())},
+        "exclusions": excl,
+        "exclusion_rule": "a row is excluded when any band is flagged at ingest (MAG 99/-9999 "
+                          "sentinels, non-finite, error > 5 mag or negative, absurd magnitude) "
+                          "or z_spec is missing/<= 0 (flag policy 'drop')",
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- photo-z models
+
+
+def photoz_models(quick: bool, seed: int) -> dict:
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from photcat.models.classical import (
+        GradientBoostingPhotoZ,
+        KNNPhotoZ,
+        RandomForestPhotoZ,
+        SklearnMLPCommittee,
+    )
+
+    ep = 120 if quick else 400
+    models = {}
+    try:
+        from photcat.models.committee import Committee
+        from photcat.models.networks import MixtureMLP, NormalMLP
+
+        nn_kw = {"epochs": ep, "patience": 20 if quick else 40, "batch_size": 128}
+        models["photcat_normal_committee5"] = (
+            "photcat",
+            lambda: Committee(NormalMLP(**nn_kw), n_members=5, seed=seed),
+        )
+        models["photcat_mixture_mlp"] = (
+            "photcat",
+            lambda: MixtureMLP(n_components=3, seed=seed, **nn_kw),
+        )
+    except ImportError as exc:  # networks not available: say so in the results
+        models["photcat_networks_unavailable"] = ("error", str(exc))
+    n_trees = 100 if quick else 300
+    models |= {
+        "photcat_knn": ("photcat", lambda: KNNPhotoZ(n_neighbors=15, random_state=seed)),
+        "photcat_random_forest": (
+            "photcat",
+            lambda: RandomForestPhotoZ(n_estimators=n_trees, n_jobs=2, random_state=seed),
+        ),
+        "photcat_gradient_boosting": ("photcat", lambda: GradientBoostingPhotoZ(random_state=seed)),
+        "baseline_knn": (
+            "baseline",
+            lambda: make_pipeline(
+                StandardScaler(), KNeighborsRegressor(n_neighbors=15, weights="distance")
+            ),
+        ),
+        "baseline_random_forest": (
+            "baseline",
+            lambda: RandomForestRegressor(
+                n_estimators=n_trees, min_samples_leaf=5, n_jobs=2, random_state=seed
+            ),
+        ),
+        "baseline_hist_gradient_boosting": (
+            "baseline",
+            lambda: HistGradientBoostingRegressor(max_iter=300, random_state=seed),
+        ),
+        "baseline_annz_mlp_committee5": ("photcat", lambda: SklearnMLPCommittee(random_state=seed)),
+    }
+    return models
+
+
+def run_photoz(data: dict, quick: bool, seed: int, only: set[str] | None) -> dict:
+    from photcat.models import metrics
+
+    out = {}
+    yt = data["y_test"]
+    trivial = np.full(yt.size, np.median(data["y"]))
+    out["trivial_median"] = {"kind": "trivial", "metrics": metrics.point_metrics(trivial, yt)}
+    for name, (kind, factory) in photoz_models(quick, seed).items():
+        if only and name not in only:
+            continue
+        if kind == "error":
+            out[name] = {"kind": kind, "error": factory}
+            log(f"  {name}: {factory}")
+            continue
+        model = factory()
+        t0 = time.perf_counter()
+        try:
+            if kind == "baseline":
+                model.fit(data["X"], data["y"])
+            else:
+                model.fit(data["X"], data["y"], validation=(data["X_val"], data["y_val"]))
+        except Exception as exc:  # keep the other models' results
+            out[name] = {"kind": kind, "error": f"{type(exc).__name__}: {exc}"}
+            log(f"  {name}: FAILED {exc}")
+            continue
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pred = model.predict(data["X_test"])
+        pred_s = time.perf_counter() - t0
+        if kind == "baseline":
+            m = metrics.point_metrics(pred, yt)
+            zp = pred
+        else:
+            m = metrics.photoz_metrics(pred, yt)
+            zp = pred.mean()
+        rec = {
+            "kind": kind,
+            "class": type(model).__name__,
+            "params": _params(model),
+            "train_seconds": fit_s,
+            "predict_seconds": pred_s,
+            "metrics": m,
+            "binned_by_r_mag": metrics.binned_point_metrics(zp, yt, data["r_test"], [14, 16, 17, 18, 19, 20, 21, 22, 23]),
+            "binned_by_z_spec": metrics.binned_point_metrics(zp, yt, yt, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0]),
+        }  # fmt: skip
+        if hasattr(model, "width_scale_"):
+            rec["width_scale"] = model.width_scale_
+        out[name] = rec
+        log(f"  {name:34s} fit {fit_s:6.1f}s  sigma_rms {m['sigma_rms']:.4f}  "
+            f"nmad {m['sigma_nmad']:.4f}  out {m['outlier_fraction']:.4f}  "
+            f"cov68 {m.get('coverage_68', float('nan')):.3f}")  # fmt: skip
+    return out
+
+
+def _params(model) -> dict:
+    try:
+        from photcat.models.persistence import to_json
+
+        return to_json(model.get_params(deep=False))
+    except Exception:  # noqa: BLE001 - params are informative only
+        return {k: repr(v) for k, v in model.get_params(deep=False).items()}
+
+
+# --------------------------------------------------------------------------- classifiers
+
+
+def classifier_models(quick: bool, seed: int) -> dict:
+    from photcat.models.classical import (
+        GradientBoostingQuiescent,
+        LogisticQuiescent,
+        RandomForestQuiescent,
+    )
+
+    models = {}
+    try:
+        from photcat.models.networks import BernoulliMLP
+
+        ep = 100 if quick else 300
+        models["photcat_bernoulli_mlp"] = (
+            "photcat",
+            lambda: BernoulliMLP(
+                epochs=ep, patience=15 if quick else 30, batch_size=256, seed=seed
+            ),
+        )
+    except ImportError as exc:
+        models["photcat_bernoulli_mlp"] = ("error", str(exc))
+    models |= {
+        "photcat_logistic": ("photcat", lambda: LogisticQuiescent(random_state=seed)),
+        "photcat_random_forest": (
+            "photcat",
+            lambda: RandomForestQuiescent(
+                n_estimators=100 if quick else 300, n_jobs=2, random_state=seed
+            ),
+        ),
+        "photcat_gradient_boosting": (
+            "photcat",
+            lambda: GradientBoostingQuiescent(random_state=seed),
+        ),
+    }
+    return models
+
+
+def run_classifiers(data: dict, quick: bool, seed: int, only: set[str] | None) -> dict:
+    from photcat.models import metrics
+
+    out = {}
+    for name, (kind, factory) in classifier_models(quick, seed).items():
+        if only and name not in only:
+            continue
+        if kind == "error":
+            out[name] = {"kind": kind, "error": factory}
+            continue
+        model = factory()
+        t0 = time.perf_counter()
+        try:
+            model.fit(data["X"], data["y"], validation=(data["X_val"], data["y_val"]))
+        except Exception as exc:
+            out[name] = {"kind": kind, "error": f"{type(exc).__name__}: {exc}"}
+            log(f"  {name}: FAILED {exc}")
+            continue
+        fit_s = time.perf_counter() - t0
+        pred = model.predict(data["X_test"])
+        m = metrics.classifier_metrics(data["y_test"], pred)
+        out[name] = {"kind": kind, "class": type(model).__name__, "params": _params(model),
+                     "train_seconds": fit_s, "metrics": m}  # fmt: skip
+        log(f"  {name:34s} fit {fit_s:6.1f}s  acc {m['accuracy']:.4f}  auc {m['roc_auc']:.4f}  "
+            f"brier {m['brier']:.4f}  ece {m['reliability']['ece']:.4f}")  # fmt: skip
+    return out
+
+
+def _split3(n: int, seed: int, fractions=(0.6, 0.2, 0.2)):
+    perm = np.random.default_rng(seed).permutation(n)
+    a = int(round(fractions[0] * n))
+    b = a + int(round(fractions[1] * n))
+    return perm[:a], perm[a:b], perm[b:]
+
+
+def load_zfourge(seed: int, ssfr_threshold) -> dict:
+    import pandas as pd
+
+    from photcat.features import ssfr_label
+
+    path = SHARED / "zfourge_uvj" / "zfourge_v3.4_restframe_uvj.csv.gz"
+    d = pd.read_csv(path, usecols=["field", "id", "z", "nfilt_fit", "UV", "VJ", "lssfr"])
+    reasons = {
+        "nfilt_fit_below_5": ~(d["nfilt_fit"] >= 5),
+        "z_not_finite_or_nonpositive": ~(np.isfinite(d["z"]) & (d["z"] > 0)),
+        "UV_or_VJ_not_finite": ~(np.isfinite(d["UV"]) & np.isfinite(d["VJ"])),
+        "lssfr_sentinel_-99": d["lssfr"] == -99,
+    }
+    bad = np.zeros(len(d), bool)
+    for v in reasons.values():
+        bad |= v.to_numpy()
+    d = d[~bad].reset_index(drop=True)
+    lab = ssfr_label(d["lssfr"].to_numpy(), d["z"].to_numpy(), threshold=ssfr_threshold)
+    y = lab.quiescent.astype(int)
+    X = d[["UV", "VJ", "z"]].to_numpy(dtype=np.float64)
+    a, b, c = _split3(len(y), seed)
+    return {
+        "X": X[a], "y": y[a], "X_val": X[b], "y_val": y[b], "X_test": X[c], "y_test": y[c],
+        "uv_test": X[c, 0], "vj_test": X[c, 1], "z_test": X[c, 2],
+        "feature_names": ["UV", "VJ", "z"],
+        "label": f"quiescent when FAST log sSFR < threshold={ssfr_threshold!r} "
+                 "('hubble' = log10 1/(3 t_H(z)), Planck18)",
+        "split": {"method": f"default_rng({seed}) permutation 60/20/20 fit/validation/test",
+                  "n_fit": int(a.size), "n_val": int(b.size), "n_test": int(c.size)},
+        "exclusions": {"rows_in": int(len(bad)), "rows_used": int((~bad).sum()),
+                       "by_reason": {k: int(v.sum()) for k, v in reasons.items()}},
+    }  # fmt: skip
+
+
+def uvj_preset_results(uv, vj, z, y) -> dict:
+    """Each UVJ preset used as a classifier: hard label as p (0/1), signed distance as AUC score."""
+    from photcat.features import UVJ_PRESETS, uvj_distance
+    from photcat.models import metrics
+
+    out = {}
+    for name in UVJ_PRESETS:
+        d = uvj_distance(uv, vj, z, name)
+        defined = np.isfinite(d)
+        p = (d > 0).astype(float)
+        score = np.where(defined, d, -np.inf)  # undefined (z outside preset) -> star-forming
+        score = np.where(np.isfinite(score), score, np.nanmin(d) - 1.0)
+        m = metrics.classifier_metrics(y, p, score=score)
+        out[f"uvj_preset_{name}"] = {
+            "kind": "uvj_preset",
+            "metrics": m,
+            "n_outside_preset_redshift_range": int((~defined).sum()),
+            "note": "p = 1 inside the quiescent box else 0 (objects outside the preset's "
+            "redshift range count as star-forming); ROC AUC from the signed distance",
+        }
+        log(
+            f"  uvj_preset_{name:24s} acc {m['accuracy']:.4f}  auc {m['roc_auc']:.4f}  brier {m['brier']:.4f}"
+        )
+    return out
+
+
+def load_gst(seed: int, preset: str) -> dict:
+    """kcorrect gst sample: ugriz colours + z -> UVJ label from kcorrect fits with 2MASS."""
+    from photcat.catalogs import sample
+    from photcat.features import FeatureSpec, build, fit_restframe, uvj_label
+    from photcat.features import flags as ff
+
+    cat = sample("sdss-gst")
+    t = cat.table
+    t0 = time.perf_counter()
+    rf_all = fit_restframe(t, z="z_spec")  # ugriz + J H Ks
+    rf_opt = fit_restframe(t, z="z_spec", use_bands=BANDS)  # ugriz only: J extrapolated
+    rf_seconds = time.perf_counter() - t0
+    z = t["z_spec"].to_numpy(dtype=float)
+    lab_nir = uvj_label(rf_all["UV"], rf_all["VJ"], z, preset)
+    lab_opt = uvj_label(rf_opt["UV"], rf_opt["VJ"], z, preset)
+    feats = build(t, FeatureSpec(bands=BANDS, reference_band="r", flag_policy="drop"))
+    nir_ok = (rf_all["rf_flag"].to_numpy() & ff.RF_BAD) == 0
+    nir_ok &= (rf_all["rf_flag"].to_numpy() & ff.RF_J_EXTRAPOLATED) == 0
+    ok = feats.usable & lab_nir.defined & lab_opt.defined & nir_ok & np.isfinite(z)
+    X = np.column_stack([feats.X[:, :4], z])[ok]  # colours + redshift
+    y = lab_nir.quiescent[ok].astype(int)
+    a, b, c = _split3(int(ok.sum()), seed)
+    return {
+        "X": X[a], "y": y[a], "X_val": X[b], "y_val": y[b], "X_test": X[c], "y_test": y[c],
+        "opt_label_test": lab_opt.quiescent[ok][c].astype(float),
+        "opt_score_test": lab_opt.score[ok][c],
+        "feature_names": [*feats.names[:4], "z_spec"],
+        "label": f"UVJ preset {preset!r} on kcorrect rest-frame U-V, V-J fitted to ugriz+2MASS JHKs",
+        "restframe_seconds": rf_seconds,
+        "split": {"method": f"default_rng({seed}) permutation 60/20/20", "n_fit": int(a.size),
+                  "n_val": int(b.size), "n_test": int(c.size)},
+        "exclusions": {"rows_in": int(len(t)), "rows_used": int(ok.sum()),
+                       "bad_ugriz_photometry": int((~feats.usable).sum()),
+                       "restframe_fit_bad_or_J_not_covered": int((~nir_ok).sum()),
+                       "label_undefined": int((~(lab_nir.defined & lab_opt.defined)).sum())},
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller models/epochs (a few minutes)")
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--datasets", default="annz_sdss,boss_dr10,zfourge_uvj,kcorrect_gst",
+                    help="comma-separated subset of data sets")  # fmt: skip
+    ap.add_argument("--models", default="", help="comma-separated subset of model names")
+    ap.add_argument("--ssfr-threshold", default="hubble",
+                    help="zfourge label: 'hubble' (1/(3 t_H(z))) or a log sSFR number such as -10")  # fmt: skip
+    ap.add_argument("--gst-preset", default="williams09", help="UVJ preset for the gst label")
+    ap.add_argument("--output", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    try:
+        thr = float(args.ssfr_threshold)
+    except ValueError:
+        thr = args.ssfr_threshold
+    only = {m for m in args.models.split(",") if m} or None
+    datasets = [d for d in args.datasets.split(",") if d]
+
+    result = {
+        "benchmark": "accuracy",
+        "command": " ".join([".venv/bin/python", "benchmarks/accuracy.py", *(argv or sys.argv[1:])]),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": versions(),
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": list(os.getloadavg())},
+        "config": {"quick": args.quick, "seed": args.seed, "datasets": datasets,
+                   "models": sorted(only) if only else "all", "ssfr_threshold": thr,
+                   "gst_preset": args.gst_preset,
+                   "photoz_features": "u-g, g-r, r-i, i-z, r (photcat.features.FeatureSpec, "
+                                      "flag policy 'drop')",
+                   "metrics": "photcat.models.metrics (DESIGN.md section 5)"},
+        "seeds": {"split": args.seed, "models": args.seed},
+        "datasets": {},
+    }  # fmt: skip
+    loaders = {
+        "annz_sdss": ("photoz", lambda: load_annz(args.seed), SHARED / "annz_sdss"),
+        "boss_dr10": ("photoz", lambda: load_boss(args.seed), SHARED / "boss_dr10_annz2"),
+        "zfourge_uvj": ("classifier", lambda: load_zfourge(args.seed, thr), SHARED / "zfourge_uvj"),
+        "kcorrect_gst": ("classifier", lambda: load_gst(args.seed, args.gst_preset), None),
+    }
+    t_all = time.perf_counter()
+    for ds in datasets:
+        if ds not in loaders:
+            raise SystemExit(f"unknown data set {ds!r}; known: {', '.join(loaders)}")
+        task, loader, folder = loaders[ds]
+        if folder is not None and not folder.exists():
+            result["datasets"][ds] = {"skipped": f"data folder {folder} is absent"}
+            log(f"{ds}: skipped, {folder} absent")
+            continue
+        log(f"{ds}: loading")
+        t0 = time.perf_counter()
+        try:
+            data = loader()
+        except Exception as exc:
+            result["datasets"][ds] = {
+                "error": f"could not prepare data: {type(exc).__name__}: {exc}"
+            }
+            log(f"{ds}: FAILED to load: {exc}")
+            continue
+        entry = {k: data[k] for k in ("feature_names", "split", "exclusions", "exclusion_rule",
+                                      "label", "restframe_seconds") if k in data}  # fmt: skip
+        entry["task"] = task
+        if task == "photoz":
+            entry["models"] = run_photoz(data, args.quick, args.seed, only)
+        else:
+            entry["base_rate_test"] = float(np.mean(data["y_test"]))
+            entry["models"] = run_classifiers(data, args.quick, args.seed, only)
+            if ds == "zfourge_uvj":
+                entry["models"] |= uvj_preset_results(
+                    data["uv_test"], data["vj_test"], data["z_test"], data["y_test"]
+                )
+            if ds == "kcorrect_gst":
+                from photcat.models import metrics
+
+                m = metrics.classifier_metrics(
+                    data["y_test"], data["opt_label_test"], score=data["opt_score_test"]
+                )
+                entry["models"]["ugriz_only_kcorrect_uvj"] = {
+                    "kind": "uvj_from_ugriz_extrapolation",
+                    "metrics": m,
+                    "note": "same preset applied to kcorrect U-V, V-J fitted to ugriz only "
+                    "(rest-frame J extrapolated); AUC from its signed distance",
+                }
+                log(
+                    f"  ugriz_only_kcorrect_uvj             acc {m['accuracy']:.4f}  auc {m['roc_auc']:.4f}"
+                )
+        entry["seconds"] = time.perf_counter() - t0
+        result["datasets"][ds] = entry
+        write_json_atomic(_clean_nan(result), args.output)  # partial results survive a crash
+    result["total_seconds"] = time.perf_counter() - t_all
+    result["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    write_json_atomic(_clean_nan(result), args.output)
+    log(f"wrote {args.output} ({result['total_seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Model names usable from configuration and the command line, and what they build.
+
+The one place that maps a name such as ``normal-committee`` to an estimator. Parameters from
+configuration override the defaults; a committee's ``member`` parameters go to its members.
+Classes are imported lazily so that naming a classical model never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# name -> (task, "module:Class", default params, committee size or None)
+MODELS: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
+    # photo-z
+    "normal-committee": ("photoz", "photcat.models.networks:NormalMLP", {}, 5),
+    "normal-mlp": ("photoz", "photcat.models.networks:NormalMLP", {}, None),
+    "mixture-mlp": ("photoz", "photcat.models.networks:MixtureMLP", {}, None),
+    "bayes-normal-mlp": ("photoz", "photcat.models.networks:NormalMLP", {"bayesian": True}, None),
+    "knn": ("photoz", "photcat.models.classical:KNNPhotoZ", {}, None),
+    "random-forest": ("photoz", "photcat.models.classical:RandomForestPhotoZ", {}, None),
+    "hist-gradient-boosting": ("photoz", "photcat.models.classical:GradientBoostingPhotoZ", {}, None),
+    "sklearn-mlp-committee": ("photoz", "photcat.models.classical:SklearnMLPCommittee", {}, None),
+    # star-forming / quiescent
+    "bernoulli-committee": ("quiescent", "photcat.models.networks:BernoulliMLP", {}, 5),
+    "bernoulli-mlp": ("quiescent", "photcat.models.networks:BernoulliMLP", {}, None),
+    "bayes-bernoulli-mlp": (
+        "quiescent",
+        "photcat.models.networks:BernoulliMLP",
+        {"bayesian": True},
+        None,
+    ),
+    "logistic": ("quiescent", "photcat.models.classical:LogisticQuiescent", {}, None),
+    "random-forest-classifier": ("quiescent", "photcat.models.classical:RandomForestQuiescent", {}, None),
+    "gradient-boosting-classifier": (
+        "quiescent",
+        "photcat.models.classical:GradientBoostingQuiescent",
+        {},
+        None,
+    ),
+}
+DEFAULTS: dict[str, str] = {"photoz": "normal-committee", "quiescent": "bernoulli-committee"}
+TASKS: tuple[str, ...] = ("photoz", "quiescent")
+
+
+def names(task: str | None = None) -> list[str]:
+    """Known model names, optionally for one task."""
+    return [n for n, spec in MODELS.items() if task is None or spec[0] == task]
+
+
+def model_task(name: str) -> str:
+    """``photoz`` or ``quiescent`` for a model name (clear error for unknown names)."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return MODELS[name][0]
+
+
+def build(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> Any:
+    """An unfitted estimator for ``name`` with ``params`` overriding its defaults.
+
+    For committees, ``params`` may hold ``n_members`` and the members' parameters.
+    """
+    task = model_task(name)
+    _, target, defaults, committee = MODELS[name]
+    params = dict(params or {})
+    module, cls_name = target.split(":")
+    cls = getattr(import_module(module), cls_name)
+    n_members = int(params.pop("n_members", committee or 0))
+    kwargs = {**defaults, **params}
+    seed_key = "seed" if "seed" in cls().get_params() else "random_state"
+    kwargs.setdefault(seed_key, seed)
+    try:
+        est = cls(**kwargs)
+    except TypeError as exc:
+        valid = sorted(cls().get_params())
+        raise ValueError(f"bad parameter for model {name!r} ({task}): {exc}; valid: {valid}") from exc
+    if committee:
+        from photcat.models.committee import Committee
+
+        return Committee(estimator=est, n_members=n_members, seed=int(kwargs[seed_key]))
+    return est

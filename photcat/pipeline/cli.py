@@ -1,0 +1,443 @@
+"""The ``photcat`` command line: ``run`` (the Luigi pipeline) and one subcommand per stage.
+
+Errors in arguments, configuration or input end with exit status 2 and one line naming the
+problem; a failed pipeline task ends with the status set in Luigi's ``[retcode]`` section
+(photcat's defaults below when the section is absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+USAGE_ERROR = 2
+# used when Luigi's [retcode] leaves a value at 0 (Luigi's own default)
+DEFAULT_RETCODES = {"task_failed": 3, "scheduling_error": 4, "not_run": 5, "missing_data": 6}
+
+log = logging.getLogger("photcat")
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: reported in one line, exit status 2."""
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _json_arg(text: str | None, what: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise UsageError(f"{what} must be a JSON object, got {text!r}")
+    return value
+
+
+def _schema_arg(text: str | None) -> Any:
+    if text and text.strip().startswith("{"):
+        return _json_arg(text, "--schema")
+    return text or "sdss"
+
+
+def _probe(path: Path, schema: Any):
+    """Resolve ``schema`` against the first rows of ``path`` (cheap): a Catalog of few rows."""
+    from photcat.catalogs import iter_read
+
+    return next(iter(iter_read(path, schema, rows=1000, checksum=False)))
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
+    logging.getLogger("luigi-interface").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+RUN_OPTIONS = {
+    # option -> (RunPipeline parameter, type, help)
+    "catalog": ("catalog", str, "training catalogue (default: shipped SDSS+2MASS sample)"),
+    "schema": ("schema", str, "schema preset (sdss, annz, annz2, canonical) or JSON mapping"),
+    "target_catalog": ("target_catalog", str, "catalogue to predict (default: --catalog)"),
+    "target_schema": ("target_schema", str, "schema of --target-catalog (default: --schema)"),
+    "out": ("output_dir", str, "output folder (default: ./photcat-output)"),
+    "partition_rows": ("partition_rows", int, "rows per prediction partition"),
+    "photoz_model": ("photoz_model", str, "photo-z model name (see `photcat models`)"),
+    "quiescent_model": ("quiescent_model", str, "star-forming/quiescent model name"),
+    "uvj_preset": ("uvj_preset", str, "UVJ boundary preset for labels: williams09, whitaker11, muzzin13, line"),
+    "format": ("output_format", str, "value-added catalogue format: fits or parquet"),
+    "seed": ("seed", int, "seed of model initialisation and training"),
+    "split_seed": ("split_seed", int, "seed of the train/valid/test split"),
+}
+
+
+def _run_kwargs(args) -> dict:
+    kw = {}
+    for opt, (param, _, _) in RUN_OPTIONS.items():
+        value = getattr(args, opt)
+        if value is not None:
+            kw[param] = value
+    if args.photoz_params:
+        kw["photoz_params"] = _json_arg(args.photoz_params, "--photoz-params")
+    if args.quiescent_params:
+        kw["quiescent_params"] = _json_arg(args.quiescent_params, "--quiescent-params")
+    if args.bands:
+        kw["bands"] = [b.strip().lower() for b in args.bands.split(",") if b.strip()]
+    if args.no_restframe:
+        kw["restframe"] = False
+        kw["vac_restframe"] = False
+    return kw
+
+
+def preflight(task) -> None:
+    """Check what can be checked before any task runs: files, schema, bands, model names."""
+    from photcat.catalogs import CatalogError
+    from photcat.features.uvj import preset
+    from photcat.models import registry
+    from photcat.pipeline.tasks import _schema_arg as schema_value
+    from photcat.pipeline.tasks import resolve_catalog
+
+    try:
+        for model, target in ((task.photoz_model, "photoz"), (task.quiescent_model, "quiescent")):
+            if registry.model_task(model) != target:
+                raise UsageError(f"model {model!r} is a {registry.model_task(model)} model, not {target}")
+        preset(task.uvj_preset)
+        probes = []
+        for cat, schema in (
+            (task.catalog, task.schema),
+            (task.target_catalog or task.catalog, task.target_schema or task.schema),
+        ):
+            probes.append(_probe(resolve_catalog(cat), schema_value(schema)))
+        for probe, what in zip(probes, ("--catalog", "--target-catalog"), strict=True):
+            lacking = [b for b in task.bands if b not in probe.bands]
+            if lacking:
+                raise UsageError(
+                    f"band(s) {lacking} not in {what} {probe.meta['source']} (bands: {', '.join(probe.bands)})"
+                )
+        if not probes[0].report.has_redshift:
+            raise UsageError(f"--catalog {probes[0].meta['source']} has no spectroscopic redshift to train on")
+    except (KeyError, CatalogError, ValueError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from exc
+
+
+def cmd_run(args) -> int:
+    import luigi
+    import luigi.retcodes
+
+    from photcat.pipeline.config import use_config
+    from photcat.pipeline.tasks import RunPipeline
+
+    if args.config:
+        use_config(args.config)
+    try:
+        task = RunPipeline(**_run_kwargs(args))
+    except (luigi.parameter.ParameterException, ValueError, TypeError) as exc:
+        raise UsageError(f"bad pipeline parameter: {exc}") from exc
+    preflight(task)
+    env: dict[str, Any] = {"workers": args.workers, "detailed_summary": True, "log_level": "WARNING"}
+    if args.scheduler_url:
+        env.update(local_scheduler=False, scheduler_url=args.scheduler_url)
+    else:
+        env["local_scheduler"] = True
+    result = luigi.build([task], **env)
+    status = result.status.name
+    print(result.summary_text.strip(), file=sys.stderr)
+    if status not in ("SUCCESS", "SUCCESS_WITH_RETRY"):
+        rc = luigi.retcodes.retcode()
+        kind = {
+            "FAILED": "task_failed",
+            "FAILED_AND_SCHEDULING_FAILED": "task_failed",
+            "SCHEDULING_FAILED": "scheduling_error",
+            "NOT_RUN": "not_run",
+            "MISSING_EXT": "missing_data",
+        }.get(status, "task_failed")
+        code = int(getattr(rc, kind, 0)) or DEFAULT_RETCODES[kind]
+        print(f"photcat: pipeline {status.lower().replace('_', ' ')} (exit {code}); see the task errors above", file=sys.stderr)
+        return code
+    report_dir = Path(task.output().path).parent
+    vac = task.requires().requires()["catalog"].output().path
+    metrics = json.loads((report_dir / "metrics.json").read_text())
+    from photcat.pipeline.report import headline
+
+    print(f"value-added catalogue: {vac}")
+    print(f"report:                {report_dir / 'index.html'}")
+    for k, v in headline(metrics).items():
+        print(f"  {k:<28} {v:.4f}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def cmd_ingest(args) -> int:
+    from photcat.catalogs import read, write
+
+    cat = read(args.catalog, _schema_arg(args.schema), keep_columns=True)
+    print(cat.report.format())
+    if args.out:
+        write(cat, args.out)
+        print(f"canonical catalogue: {args.out}")
+    if args.report_json:
+        from photcat.catalogs.io_atomic import write_json
+
+        write_json(args.report_json, cat.report.to_dict())
+    return 0
+
+
+def _training_table(args) -> tuple[Any, Any, str | None]:
+    """(training table with a ``split`` column, feature spec, label column)."""
+    import numpy as np
+    import pandas as pd
+
+    from photcat.catalogs import read, read_columns
+    from photcat.features.columns import ColumnSpec
+    from photcat.pipeline import stages, training
+
+    label = args.label
+    if args.features:
+        cols = tuple(c.strip() for c in args.features.split(",") if c.strip())
+        if args.target == "photoz" and not label:
+            raise UsageError("--features needs --label COL naming the redshift column for --target photoz")
+        if args.target == "quiescent" and not label:
+            raise UsageError("--features needs --label COL naming the 0/1 quiescent column")
+        frames = [read_columns(args.catalog)] + ([read_columns(args.validation)] if args.validation else [])
+        for f, path in zip(frames, [args.catalog, args.validation], strict=False):
+            missing = [c for c in (*cols, label) if c not in f]
+            if missing:
+                raise UsageError(f"{path} lacks column(s) {missing}")
+        spec = ColumnSpec(cols)
+    else:
+        schema = _schema_arg(args.schema)
+        frames = [read(args.catalog, schema).table] + ([read(args.validation, schema).table] if args.validation else [])
+    if args.validation:
+        frames[0]["split"], frames[1]["split"] = "train", "valid"
+        table = pd.concat(frames, ignore_index=True)
+    else:
+        table = frames[0]
+        table["split"] = training.assign_splits(len(table), (0.8, 0.2), args.split_seed)
+    if not args.features:
+        if "z_spec" not in table:
+            raise UsageError(f"{args.catalog} has no spectroscopic redshift column for schema {args.schema!r}")
+        table = table[table["flag_zspec"].to_numpy() == 0].reset_index(drop=True)
+        if args.target == "quiescent" and not label:
+            table = pd.concat([table, training.restframe_columns(table, "z_spec", args.uvj_preset)], axis=1)
+        bands = tuple(b.strip().lower() for b in args.bands.split(",")) if args.bands else ()
+        required = [c[5:] for c in table.columns if c.startswith("flag_") and c != "flag_zspec"]
+        spec = stages.default_spec(table, bands, args.reference_band or None, args.flag_policy, tuple(
+            b for b in ("u", "g", "r", "i", "z", "y") if b in required
+        ))
+    elif args.target == "quiescent":
+        y = pd.to_numeric(table[label], errors="coerce").to_numpy(float)
+        if not np.isin(y[np.isfinite(y)], (0, 1)).all():
+            raise UsageError(f"--label {label!r} must hold 0/1 (quiescent = 1)")
+    return table, spec, label
+
+
+def cmd_train(args) -> int:
+    from photcat import __version__
+    from photcat.models import registry
+    from photcat.pipeline.stages import train_and_save
+
+    model = args.model or registry.DEFAULTS[args.target]
+    if registry.model_task(model) != args.target:
+        raise UsageError(f"model {model!r} is a {registry.model_task(model)} model, not --target {args.target}")
+    table, spec, label = _training_table(args)
+    log.info("training %s on %d rows (%s)", model, int((table["split"] == "train").sum()), args.catalog)
+    cfg = train_and_save(
+        table,
+        Path(args.out),
+        target=args.target,
+        model=model,
+        params=_json_arg(args.params, "--params"),
+        spec=spec,
+        seed=args.seed,
+        provenance={"command": "photcat train", "argv": sys.argv[1:], "photcat_version": __version__},
+        label=label,
+    )
+    print(f"model saved: {args.out}  ({cfg['n_train']} training rows, {cfg['training_seconds']:.1f} s)")
+    for k, v in (cfg.get("validation_metrics") or {}).items():
+        if isinstance(v, float):
+            print(f"  validation {k:<20} {v:.4f}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import pandas as pd
+
+    from photcat.catalogs import iter_read, read_columns, write
+    from photcat.features.columns import ColumnSpec
+    from photcat.pipeline import stages, vac
+
+    models = [stages.load(Path(m)) for m in args.model]
+    column_mode = any(isinstance(m.spec, ColumnSpec) for m in models)
+    grid = None if args.pdf_nz == 0 else vac.pdf_grid(args.pdf_zmin, args.pdf_zmax, args.pdf_nz)
+    frames, arrays, meta = [], {}, {}
+    if column_mode:
+        parts = [read_columns(args.catalog)]
+    else:
+        parts = (p.table for p in iter_read(args.catalog, _schema_arg(args.schema), rows=args.partition_rows, keep_columns=True))
+    done = 0
+    for table in parts:
+        cols, arr = vac.predict_columns(
+            table, models, grid=grid, restframe=args.restframe and not column_mode, uvj_preset=args.uvj_preset
+        )
+        frames.append(pd.concat([table.drop(columns=[c for c in cols if c in table]), cols], axis=1))
+        for k, v in arr.items():
+            arrays.setdefault(k, []).append(v)
+        done += len(table)
+        log.info("predicted %d rows", done)
+    import numpy as np
+
+    out_table = pd.concat(frames, ignore_index=True)
+    meta = {
+        "command": "photcat predict",
+        "argv": sys.argv[1:],
+        "models": [str(m) for m in args.model],
+        "pdf_grid": None if grid is None else [args.pdf_zmin, args.pdf_zmax, args.pdf_nz],
+        "flag_photcat_bits": vac.FLAG_BITS,
+    }
+    write(out_table, args.out, arrays={k: np.concatenate(v) for k, v in arrays.items()}, meta=meta)
+    print(f"value-added catalogue: {args.out} ({len(out_table):,} rows)")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from photcat.catalogs.writer import read_with_arrays
+    from photcat.pipeline.report import catalog_metrics
+
+    table, arrays, _ = read_with_arrays(args.catalog)
+    metrics = catalog_metrics(table, arrays)
+    if args.json:
+        print(json.dumps(metrics, indent=2, default=str))
+    else:
+        from photcat.pipeline.report import headline
+
+        print(f"{args.catalog}: {metrics['rows']:,} rows")
+        for k, v in headline(metrics).items():
+            print(f"  {k:<28} {v:.4f}")
+        if not headline(metrics):
+            print("  no truth column (z_spec, uvj_quiescent) to evaluate against")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from photcat.pipeline.report import make_report
+
+    make_report(Path(args.catalog), Path(args.out))
+    print(f"report: {Path(args.out) / 'index.html'}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from photcat.models import registry
+
+    for task in registry.TASKS:
+        print(f"{task}: " + ", ".join(registry.names(task)) + f"  (default {registry.DEFAULTS[task]})")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="photcat",
+        description="Photometric redshifts with PDFs and P(quiescent) for galaxy catalogues.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show Luigi's scheduling messages")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="the whole pipeline (Luigi): ingest, train, evaluate, predict, report")
+    r.add_argument("--config", help="Luigi configuration file (.cfg or .toml); options below override it")
+    for opt, (_, typ, text) in RUN_OPTIONS.items():
+        r.add_argument(f"--{opt.replace('_', '-')}", dest=opt, type=typ, default=None, help=text)
+    r.add_argument("--photoz-params", help='JSON parameters of the photo-z model, e.g. \'{"epochs": 50}\'')
+    r.add_argument("--quiescent-params", help="JSON parameters of the quiescent model")
+    r.add_argument("--bands", help="comma-separated bands for colours (default: the schema's bands)")
+    r.add_argument("--no-restframe", action="store_true", help="skip kcorrect rest-frame colours (no UVJ labels)")
+    r.add_argument("--workers", type=int, default=1, help="Luigi worker processes (default 1)")
+    r.add_argument("--scheduler-url", help="central luigid scheduler, e.g. http://127.0.0.1:8082 (default: local)")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("ingest", help="read and validate a catalogue; print the ingest report")
+    i.add_argument("--catalog", required=True, help="catalogue file (FITS, CSV, Parquet, HDF5, ANNz ASCII)")
+    i.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
+    i.add_argument("--out", help="write the canonical table here (.fits or .parquet)")
+    i.add_argument("--report-json", help="write the ingest report as JSON here")
+    i.set_defaults(func=cmd_ingest)
+
+    t = sub.add_parser("train", help="train one model and save it to a folder")
+    t.add_argument("--catalog", required=True, help="training catalogue with a truth column")
+    t.add_argument("--validation", help="validation catalogue (default: 20%% of --catalog, seeded)")
+    t.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
+    t.add_argument("--target", required=True, choices=["photoz", "quiescent"], help="what to predict")
+    t.add_argument("--model", help="model name (default: the target's default; see `photcat models`)")
+    t.add_argument("--params", help="JSON parameters overriding the model's defaults")
+    t.add_argument("--features", help="train on these existing columns (comma-separated) instead of colours")
+    t.add_argument("--label", help="truth column (default: z_spec, or the UVJ label from kcorrect)")
+    t.add_argument("--bands", help="comma-separated bands for colours (default: the schema's bands)")
+    t.add_argument("--reference-band", default="r", help="band whose magnitude is a feature (default r)")
+    t.add_argument("--flag-policy", default="drop", choices=["drop", "impute", "mask"], help="flagged bands")
+    t.add_argument("--uvj-preset", default="williams09", help="UVJ preset for the default quiescent label")
+    t.add_argument("--seed", type=int, default=0, help="model seed")
+    t.add_argument("--split-seed", type=int, default=42, help="seed of the train/validation split")
+    t.add_argument("--out", required=True, help="model folder to write")
+    t.set_defaults(func=cmd_train)
+
+    q = sub.add_parser("predict", help="add photo-z and P(quiescent) columns to a catalogue")
+    q.add_argument("--model", required=True, action="append", help="model folder (repeat for several)")
+    q.add_argument("--catalog", required=True, help="catalogue to predict")
+    q.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
+    q.add_argument("--out", required=True, help="value-added catalogue (.fits or .parquet)")
+    q.add_argument("--partition-rows", type=int, default=500_000, help="rows read at a time")
+    q.add_argument("--pdf-zmin", type=float, default=0.0, help="PDF grid start")
+    q.add_argument("--pdf-zmax", type=float, default=1.0, help="PDF grid end")
+    q.add_argument("--pdf-nz", type=int, default=101, help="PDF grid points (0 = mixture parameters only)")
+    q.add_argument("--no-restframe", dest="restframe", action="store_false", help="skip rest-frame UVJ")
+    q.add_argument("--uvj-preset", default="williams09", help="UVJ preset for the label column")
+    q.set_defaults(func=cmd_predict)
+
+    e = sub.add_parser("evaluate", help="metrics of a value-added catalogue against its truth columns")
+    e.add_argument("--catalog", required=True, help="value-added catalogue written by photcat")
+    e.add_argument("--json", action="store_true", help="print every metric as JSON")
+    e.set_defaults(func=cmd_evaluate)
+
+    rp = sub.add_parser("report", help="HTML report with plots for a value-added catalogue")
+    rp.add_argument("--catalog", required=True, help="value-added catalogue written by photcat")
+    rp.add_argument("--out", required=True, help="report folder")
+    rp.set_defaults(func=cmd_report)
+
+    m = sub.add_parser("models", help="list the model names")
+    m.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    from photcat.catalogs import CatalogError
+    from photcat.pipeline.config import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ConfigError, CatalogError, FileNotFoundError) as exc:
+        print(f"photcat: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except (KeyError, ValueError) as exc:
+        if args.command == "run":
+            raise
+        print(f"photcat: error: {str(exc).strip(chr(39) + chr(34))}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""Luigi tasks: thin wrappers over photcat.catalogs, features, models and pipeline functions.
+
+Every target lives under ``output_dir`` at a path that includes a signature: a hash of the
+task's significant parameters and of its inputs (the catalogue file's SHA-256, or the
+upstream targets' own signed paths). Change an input or a parameter and the path changes, so
+the task runs again; change nothing and every target exists, so nothing runs. Every target is
+written atomically (temporary file or folder, then rename), so a killed run resumes cleanly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import luigi
+import pandas as pd
+
+from photcat import __version__
+from photcat.catalogs.formats import file_sha256
+from photcat.catalogs.io_atomic import write_json
+
+PARTS_DIGITS = 5
+
+
+@lru_cache(maxsize=256)
+def _content_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(Path(path))
+
+
+def input_checksum(path: str | Path) -> str:
+    """SHA-256 of a catalogue file's content (cached per path, size and mtime)."""
+    p = Path(path)
+    st = p.stat()
+    return _content_sha256(str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def resolve_catalog(catalog: str) -> Path:
+    """The catalogue path; an empty value means the shipped default sample."""
+    if catalog:
+        return Path(catalog)
+    from photcat.catalogs.sample import sample_path
+
+    return sample_path("sdss-gst")
+
+
+def _plain(value):
+    """Luigi's frozen containers -> plain JSON types."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class PhotcatTask(luigi.Task):
+    """Base: output folder, signatures and provenance shared by all photcat tasks."""
+
+    output_dir = luigi.Parameter(
+        default="photcat-output", significant=False, description="folder for every output"
+    )
+
+    def signature_inputs(self) -> list[str]:
+        """What this task's result depends on besides its parameters."""
+        reqs = luigi.task.flatten(self.requires())
+        return [str(t.path) for r in reqs for t in luigi.task.flatten(r.output())]
+
+    def signature(self) -> str:
+        params = {k: v for k, v in self.to_str_params(only_significant=True).items()}
+        blob = json.dumps([self.get_task_family(), params, self.signature_inputs()], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def provenance(self) -> dict:
+        """Configuration and versions written into every output."""
+        return {
+            "task": self.get_task_family(),
+            "signature": self.signature(),
+            "params": {k: _plain(v) for k, v in self.param_kwargs.items()},
+            "photcat_version": __version__,
+        }
+
+    @property
+    def root(self) -> Path:
+        return Path(self.output_dir)
+
+
+class IngestCatalog(PhotcatTask):
+    """Read any supported catalogue into a canonical Parquet file, one row group per partition."""
+
+    catalog = luigi.Parameter(default="", description="catalogue file; empty = shipped SDSS sample")
+    schema = luigi.Parameter(default="sdss", description="schema preset or JSON mapping")
+    partition_rows = luigi.IntParameter(default=2500, description="rows per partition")
+
+    def signature_inputs(self) -> list[str]:
+        return [input_checksum(resolve_catalog(self.catalog))]
+
+    def output(self):
+        stem = resolve_catalog(self.catalog).name.split(".")[0]
+        return luigi.LocalTarget(str(self.root / "ingest" / f"{stem}-{self.signature()}" / "report.json"))
+
+    def parquet_path(self) -> Path:
+        return Path(self.output().path).with_name("canonical.parquet")
+
+    def run(self):
+        from photcat.pipeline.stages import ingest
+
+        report = ingest(
+            resolve_catalog(self.catalog),
+            _schema_arg(self.schema),
+            self.parquet_path(),
+            rows=self.partition_rows,
+            provenance=self.provenance(),
+        )
+        write_json(self.output().path, report)
+
+
+def _schema_arg(schema: str):
+    s = str(schema).strip()
+    return json.loads(s) if s.startswith("{") else s
+
+
+class TrainingSet(PhotcatTask):
+    """Rows with z_spec, rest-frame U−V/V−J and UVJ labels, and a seeded split."""
+
+    catalog = IngestCatalog.catalog
+    schema = IngestCatalog.schema
+    partition_rows = IngestCatalog.partition_rows
+    split_seed = luigi.IntParameter(default=42, description="seed of the train/valid/test split")
+    train_fraction = luigi.FloatParameter(default=0.6)
+    valid_fraction = luigi.FloatParameter(default=0.2)
+    uvj_preset = luigi.Parameter(default="williams09", description="UVJ boundary preset for labels")
+    restframe = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
+
+    def requires(self):
+        return self.clone(IngestCatalog)
+
+    def output(self):
+        return luigi.LocalTarget(str(self.root / "trainset" / f"{self.signature()}.parquet"))
+
+    def run(self):
+        from photcat.catalogs.writer import write
+        from photcat.pipeline.training import training_set
+
+        ingest = self.requires()
+        table = pd.read_parquet(ingest.parquet_path())
+        report = json.loads(Path(ingest.output().path).read_text())
+        ts = training_set(
+            table,
+            fractions=(self.train_fraction, self.valid_fraction),
+            seed=self.split_seed,
+            uvj_preset=self.uvj_preset,
+            restframe=self.restframe,
+        )
+        meta = {**self.provenance(), "required_bands": report["required_bands"]}
+        write(ts, self.output().path, meta=meta)
+
+
+class TrainModel(TrainingSet):
+    """Fit one model (photo-z or quiescent) and save it with its manifest."""
+
+    target = luigi.ChoiceParameter(choices=["photoz", "quiescent"], default="photoz")
+    model = luigi.Parameter(default="", description="model name; empty = the target's default")
+    model_params = luigi.DictParameter(default={}, description="parameters overriding the model's")
+    bands = luigi.ListParameter(default=[], description="bands for colours; empty = schema's bands")
+    reference_band = luigi.Parameter(default="r", description="band whose magnitude is a feature")
+    flag_policy = luigi.ChoiceParameter(choices=["drop", "impute", "mask"], default="drop")
+    seed = luigi.IntParameter(default=0, description="seed of model initialisation and training")
+
+    def requires(self):
+        return self.clone(TrainingSet)
+
+    def model_name(self) -> str:
+        from photcat.models.registry import DEFAULTS
+
+        return self.model or DEFAULTS[self.target]
+
+    def output(self):
+        name = f"{self.target}-{self.model_name()}-{self.signature()}"
+        return luigi.LocalTarget(str(self.root / "models" / name))
+
+    def run(self):
+        from photcat.pipeline.stages import _parquet_meta, default_spec, train_and_save
+
+        path = Path(self.input().path)
+        ts = pd.read_parquet(path)
+        spec = default_spec(
+            ts,
+            tuple(self.bands),
+            self.reference_band or None,
+            self.flag_policy,
+            tuple(json.loads(_parquet_meta(path)).get("required_bands") or ()),
+        )
+        train_and_save(
+            ts,
+            Path(self.output().path),
+            target=self.target,
+            model=self.model_name(),
+            params=_plain(self.model_params),
+            spec=spec,
+            seed=self.seed,
+            provenance=self.provenance(),
+        )
+
+
+class EvaluateModel(TrainModel):
+    """Metrics of a trained model on the test split of the training set."""
+
+    def requires(self):
+        return {"model": self.clone(TrainModel), "trainset": self.clone(TrainingSet)}
+
+    def output(self):
+        return luigi.LocalTarget(
+            str(self.root / "evaluate" / f"{self.target}-{self.signature()}.json")
+        )
+
+    def run(self):
+        from photcat.pipeline.stages import evaluate_saved
+
+        metrics = evaluate_saved(Path(self.input()["model"].path), Path(self.input()["trainset"].path))
+        write_json(self.output().path, {**metrics, "provenance": self.provenance()})
+
+
+class _PredictParams(TrainingSet):
+    target_catalog = luigi.Parameter(default="", description="catalogue to predict; empty = --catalog")
+    target_schema = luigi.Parameter(default="", description="its schema; empty = --schema")
+    photoz_model = luigi.Parameter(default="normal-committee")
+    photoz_params = luigi.DictParameter(default={})
+    quiescent_model = luigi.Parameter(default="bernoulli-committee")
+    quiescent_params = luigi.DictParameter(default={})
+    bands = TrainModel.bands
+    reference_band = TrainModel.reference_band
+    flag_policy = TrainModel.flag_policy
+    seed = TrainModel.seed
+    pdf_zmin = luigi.FloatParameter(default=0.0, description="PDF grid start (redshift)")
+    pdf_zmax = luigi.FloatParameter(default=1.0, description="PDF grid end (redshift)")
+    pdf_nz = luigi.IntParameter(default=101, description="PDF grid points; 0 = no gridded PDF")
+    vac_restframe = luigi.BoolParameter(
+        default=True,
+        parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+        description="rest-frame U-V, V-J and UVJ label in the catalogue (at z_spec, else photo-z)",
+    )
+
+    def model_tasks(self) -> list[TrainModel]:
+        return [
+            self.clone(TrainModel, target="photoz", model=self.photoz_model, model_params=self.photoz_params),
+            self.clone(
+                TrainModel, target="quiescent", model=self.quiescent_model, model_params=self.quiescent_params
+            ),
+        ]
+
+    def predicts_training_catalog(self) -> bool:
+        return (self.target_catalog or self.catalog) == self.catalog and (
+            self.target_schema or self.schema
+        ) == self.schema
+
+    def target_ingest(self) -> IngestCatalog:
+        return self.clone(
+            IngestCatalog,
+            catalog=self.target_catalog or self.catalog,
+            schema=self.target_schema or self.schema,
+        )
+
+
+class PredictPartition(_PredictParams):
+    """Value-added columns for one partition (row group) of the target catalogue."""
+
+    index = luigi.IntParameter(description="partition number")
+
+    def requires(self):
+        reqs = [self.target_ingest(), *self.model_tasks()]
+        if self.predicts_training_catalog():  # carry the train/valid/test split into the catalogue
+            reqs.append(self.clone(TrainingSet))
+        return reqs
+
+    def signature(self) -> str:
+        # the partition number is in the file name: all partitions share one folder
+        params = {k: v for k, v in self.to_str_params(only_significant=True).items() if k != "index"}
+        blob = json.dumps([self.get_task_family(), params, self.signature_inputs()], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def output(self):
+        name = f"part-{self.index:0{PARTS_DIGITS}d}.parquet"
+        return luigi.LocalTarget(str(self.root / "predict" / self.signature() / name))
+
+    def run(self):
+        from photcat.pipeline.stages import predict_partition
+
+        ingest, photoz, quiescent, *trainset = self.requires()
+        predict_partition(
+            ingest.parquet_path(),
+            self.index,
+            [Path(photoz.output().path), Path(quiescent.output().path)],
+            Path(self.output().path),
+            grid=(self.pdf_zmin, self.pdf_zmax, self.pdf_nz),
+            restframe=self.vac_restframe,
+            uvj_preset=self.uvj_preset,
+            provenance=self.provenance(),
+            splits=Path(trainset[0].output().path) if trainset else None,
+        )
+
+
+class AssembleCatalog(_PredictParams):
+    """The value-added catalogue: every input row, predictions, flags, provenance."""
+
+    output_format = luigi.ChoiceParameter(choices=["fits", "parquet"], default="fits")
+
+    def requires(self):
+        return [self.target_ingest(), *self.model_tasks()]
+
+    def output(self):
+        stem = resolve_catalog(self.target_catalog or self.catalog).name.split(".")[0]
+        return luigi.LocalTarget(
+            str(self.root / "catalog" / f"{stem}-vac-{self.signature()}.{self.output_format}")
+        )
+
+    def partitions(self) -> list[PredictPartition]:
+        report = json.loads(Path(self.target_ingest().output().path).read_text())
+        return [self.clone(PredictPartition, index=i) for i in range(report["partitions"])]
+
+    def run(self):
+        from photcat.pipeline.stages import assemble
+
+        parts = self.partitions()
+        yield parts  # dynamic dependencies: one task per partition
+        assemble(
+            [Path(p.output().path) for p in parts],
+            Path(self.output().path),
+            provenance=self.provenance(),
+        )
+
+
+class Report(AssembleCatalog):
+    """HTML report with plots and a metrics JSON for the assembled catalogue."""
+
+    def requires(self):
+        evals = [
+            self.clone(EvaluateModel, target=t.target, model=t.model, model_params=t.model_params)
+            for t in self.model_tasks()
+        ]
+        return {"catalog": self.clone(AssembleCatalog), "evaluate": evals}
+
+    def output(self):
+        return luigi.LocalTarget(str(self.root / "report" / self.signature() / "index.html"))
+
+    def run(self):
+        from photcat.pipeline.report import make_report
+
+        evaluations = [json.loads(Path(t.path).read_text()) for t in self.input()["evaluate"]]
+        make_report(
+            Path(self.input()["catalog"].path),
+            Path(self.output().path).parent,
+            evaluations=evaluations,
+            uvj_preset=self.uvj_preset,
+            provenance=self.provenance(),
+        )
+
+
+class RunPipeline(Report):
+    """The whole pipeline: ingest, train, evaluate, predict every partition, assemble, report."""
+
+    def requires(self):
+        return self.clone(Report)
+
+    def output(self):
+        return self.requires().output()
+
+    def run(self):  # everything happens in the required tasks
+        pass
+
+

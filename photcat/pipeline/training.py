@@ -1,0 +1,150 @@
+"""Training-set construction, model fitting and evaluation: plain functions, no Luigi.
+
+The training set is the canonical table's rows with a usable spectroscopic redshift, plus
+rest-frame U−V and V−J (kcorrect, at z_spec, with every band the row has, near-infrared
+included), the UVJ label from a named preset, and a seeded train/valid/test assignment.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from photcat.features.spec import FeatureSpec
+from photcat.models import metrics as M
+from photcat.models import registry
+
+SPLITS = ("train", "valid", "test")
+
+
+def assign_splits(n: int, fractions: tuple[float, float], seed: int) -> np.ndarray:
+    """Seeded random train/valid/test labels for ``n`` rows (test gets the remainder)."""
+    f_train, f_valid = fractions
+    if not (0 < f_train <= 1 and 0 <= f_valid < 1 and f_train + f_valid <= 1):
+        raise ValueError(f"split fractions must be in (0, 1] and sum to at most 1, got {fractions}")
+    u = np.random.default_rng(seed).random(n)
+    out = np.full(n, "test", dtype=object)
+    out[u < f_train + f_valid] = "valid"
+    out[u < f_train] = "train"
+    return out.astype(str)
+
+
+def restframe_columns(table: pd.DataFrame, z: np.ndarray | str, uvj_preset: str) -> pd.DataFrame:
+    """Rest-frame ``uv``, ``vj`` (AB mag), ``uvj_quiescent`` (1/0/-1) and ``rf_flag`` per row."""
+    from photcat.features.labels import uvj_label
+    from photcat.features.restframe import fit_restframe
+
+    rf = fit_restframe(table, z=z)
+    zz = table[z].to_numpy(float) if isinstance(z, str) else np.asarray(z, float)
+    label = uvj_label(rf["UV"].to_numpy(), rf["VJ"].to_numpy(), zz, uvj_preset)
+    return pd.DataFrame(
+        {
+            "uv": rf["UV"].to_numpy(),
+            "vj": rf["VJ"].to_numpy(),
+            "uvj_quiescent": label.as_int(),
+            "rf_flag": rf["rf_flag"].to_numpy(np.uint16),
+        },
+        index=table.index,
+    )
+
+
+def training_set(
+    table: pd.DataFrame,
+    *,
+    fractions: tuple[float, float] = (0.6, 0.2),
+    seed: int = 42,
+    uvj_preset: str = "williams09",
+    restframe: bool = True,
+) -> pd.DataFrame:
+    """Rows with a usable z_spec, with rest-frame colours, UVJ label and a ``split`` column."""
+    if "z_spec" not in table:
+        raise ValueError("the training catalogue has no spectroscopic redshift column")
+    rows = table[table["flag_zspec"].to_numpy() == 0].copy()
+    rows["split"] = assign_splits(len(rows), fractions, seed)
+    if restframe:
+        rows = pd.concat([rows, restframe_columns(rows, "z_spec", uvj_preset)], axis=1)
+    return rows.reset_index(drop=True)
+
+
+@dataclass
+class Fitted:
+    model: Any
+    spec: FeatureSpec
+    metrics: dict
+    seconds: float
+    n_train: int
+    n_valid: int
+
+
+def target_values(table: pd.DataFrame, target: str, label: str | None = None) -> np.ndarray:
+    """Training target: z_spec for photo-z, 1/0 quiescent label (-1 = undefined -> NaN)."""
+    if target == "photoz":
+        return table["z_spec" if label is None else label].to_numpy(float)
+    col = "uvj_quiescent" if label is None else label
+    if col not in table:
+        raise ValueError(
+            f"no label column {col!r} for the quiescent model: enable rest-frame colours or pass a label"
+        )
+    y = table[col].to_numpy(float)
+    return np.where(y >= 0, y, np.nan)
+
+
+def fit_model(
+    trainset: pd.DataFrame,
+    *,
+    target: str,
+    model: str,
+    params: dict | None,
+    spec: FeatureSpec,
+    seed: int = 0,
+    label: str | None = None,
+) -> Fitted:
+    """Fit the named model on the ``train`` rows, validating on ``valid`` rows."""
+    if registry.model_task(model) != target:
+        raise ValueError(f"model {model!r} is a {registry.model_task(model)} model, not {target}")
+    if getattr(spec, "flag_policy", None) == "impute" and spec.limits is None:
+        spec = spec.with_limits(trainset[trainset["split"] == "train"])
+    feats = spec.build(trainset)
+    y = target_values(trainset, target, label)
+    ok = feats.usable & np.isfinite(y)
+    split = trainset["split"].to_numpy()
+    tr, va = ok & (split == "train"), ok & (split == "valid")
+    if tr.sum() < 10:
+        raise ValueError(f"only {int(tr.sum())} usable training rows for the {target} model")
+    est = registry.build(model, params, seed=seed)
+    t0 = time.perf_counter()
+    est.fit(
+        feats.X[tr],
+        y[tr],
+        validation=(feats.X[va], y[va]) if va.sum() >= 10 else None,
+        errors=feats.errors[tr],
+    )
+    seconds = time.perf_counter() - t0
+    metrics = evaluate_arrays(est, feats.X[va], y[va], target) if va.sum() else {}
+    return Fitted(est, spec, metrics, seconds, int(tr.sum()), int(va.sum()))
+
+
+def evaluate_arrays(est, X: np.ndarray, y: np.ndarray, target: str) -> dict:
+    """DESIGN.md §5 metrics of a fitted estimator on (X, y)."""
+    pred = est.predict(X)
+    if target == "photoz":
+        return M.photoz_metrics(pred, y)
+    return M.classifier_metrics(y, pred.p)
+
+
+def evaluate_split(
+    est, spec: FeatureSpec, trainset: pd.DataFrame, target: str, split: str = "test", label=None
+) -> dict:
+    """Metrics on one split of the training set, with the number of rows used and skipped."""
+    feats = spec.build(trainset)
+    y = target_values(trainset, target, label)
+    sel = trainset["split"].to_numpy() == split
+    ok = sel & feats.usable & np.isfinite(y)
+    out = {"split": split, "rows": int(sel.sum()), "rows_evaluated": int(ok.sum())}
+    if ok.sum():
+        out.update(evaluate_arrays(est, feats.X[ok], y[ok], target))
+    return out
