@@ -7,8 +7,9 @@ Run from the repository root::
 Reads ``../shared/data/zfourge_uvj/zfourge_v3.4_restframe_uvj.csv.gz`` (skips with a message if
 absent). Cleaning: ``nfilt_fit >= 5``, finite ``z > 0``, finite U−V and V−J. sSFR truths:
 
-* ``fast``  – FAST log sSFR [1/yr] (``lssfr``; rows with ``lssfr = -99`` or ``lmass <= 0``
-  dropped), the main truth;
+* ``fast``  – FAST log sSFR [1/yr] (``lssfr``), the main truth. ``lssfr = -99`` with a valid
+  mass is FAST's zero-SFR fit: kept as log sSFR = −inf (quiescent; counted); ``lmass <= 0``
+  (failed fits) dropped;
 * ``uvir``  – log10(SFR_UVIR / 10**lmass) where ``SFR_UVIR > 0`` (−99 = off the far-IR footprint;
   non-positive values from negative 24 µm fluxes are dropped as well — counted).
 
@@ -48,6 +49,7 @@ def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -57,8 +59,15 @@ def load() -> tuple[pd.DataFrame, dict[str, int]]:
     keep = (d.nfilt_fit >= 5) & np.isfinite(d.z) & (d.z > 0) & np.isfinite(d.UV) & np.isfinite(d.VJ)
     counts["clean"] = int(keep.sum())
     d = d[keep].reset_index(drop=True)
-    fast_ok = (d.lssfr > -90) & (d.lmass > 0)
-    d["lssfr_fast"] = np.where(fast_ok, d.lssfr, np.nan)
+    # FAST writes log SFR = -99 when its best model has SFR = 0: with a valid mass that is a
+    # zero-SFR (quiescent) fit, kept as log sSFR = -inf; rows with lmass <= 0 failed.
+    fast_ok = d.lmass > 0
+    fast_zero = fast_ok & (d.lssfr <= -90)
+    d["lssfr_fast"] = np.where(fast_ok, np.where(fast_zero, -np.inf, d.lssfr), np.nan)
+    counts["fast_zero_sfr"] = int(fast_zero.sum())
+    counts["fast_zero_sfr_uvj_quiescent_williams09"] = float(
+        uvj.uvj_quiescent(d.UV[fast_zero], d.VJ[fast_zero], d.z[fast_zero], "williams09").mean()
+    )
     uvir_ok = (d.SFR_UVIR > 0) & (d.lmass > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         d["lssfr_uvir"] = np.where(uvir_ok, np.log10(d.SFR_UVIR) - d.lmass, np.nan)
@@ -148,7 +157,10 @@ HEAD = (
 def markdown(res: dict, counts: dict) -> str:
     lines = [
         f"ZFOURGE rows: {counts['rows']:,}; clean (nfilt_fit ≥ 5, finite z > 0, finite colours): "
-        f"{counts['clean']:,}; with valid FAST sSFR: {counts['fast_valid']:,}; with SFR_UVIR > 0: "
+        f"{counts['clean']:,}; with valid FAST sSFR: {counts['fast_valid']:,} (of which "
+        f"{counts['fast_zero_sfr']:,} FAST zero-SFR fits, lssfr = −99, taken as quiescent; "
+        f"{counts['fast_zero_sfr_uvj_quiescent_williams09']:.0%} of them are Williams+09 "
+        f"UVJ-quiescent); with SFR_UVIR > 0: "
         f"{counts['uvir_valid']:,} (−99: {counts['uvir_minus99']:,}, other ≤ 0: "
         f"{counts['uvir_nonpositive_other']:,}).",
         "",
@@ -173,10 +185,12 @@ def markdown(res: dict, counts: dict) -> str:
         for name, r in res["presets"].items():
             lines.append(f"| {name} " + _fmt(r["truths"][key]["overall"]))
     for key in ("fast/hubble",):
-        for part, bins in (("by_z", ZBINS), ("by_mass", MBINS)):
+        for part in ("by_z", "by_mass"):
             what = "redshift" if part == "by_z" else "log stellar mass [M☉]"
             lines += ["", f"### {key}: in bins of {what}", ""]
-            lines.append(HEAD.replace("| preset |", "| preset | bin |").replace("|---|", "|---|---|", 1))
+            lines.append(
+                HEAD.replace("| preset |", "| preset | bin |").replace("|---|", "|---|---|", 1)
+            )
             for name, r in res["presets"].items():
                 for b, c in r["truths"][key][part].items():
                     lines.append(f"| {name} | {b} " + _fmt(c))
@@ -188,9 +202,17 @@ def plot(d: pd.DataFrame, path: Path) -> None:
 
     sel = d.z < 3
     fig = plot_uvj(
-        d.UV[sel], d.VJ[sel], d.z[sel], preset="williams09", color=d.lssfr_fast[sel],
-        color_label="median FAST log sSFR [1/yr]", zbins=[0.0, 0.5, 1.0, 2.0, 3.0],
-        gridsize=40, vmin=-11.5, vmax=-8.5, panel_size=3.0,
+        d.UV[sel],
+        d.VJ[sel],
+        d.z[sel],
+        preset="williams09",
+        color=d.lssfr_fast[sel],
+        color_label="median FAST log sSFR [1/yr]",
+        zbins=[0.0, 0.5, 1.0, 2.0, 3.0],
+        gridsize=40,
+        vmin=-11.5,
+        vmax=-8.5,
+        panel_size=3.0,
         title="ZFOURGE v3.4 rest-frame UVJ (Williams+09 boundary at each bin's median z)",
     )
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -216,7 +238,11 @@ def main() -> int:
     }
     import photcat
 
-    res["versions"] = {"photcat": photcat.__version__, "numpy": np.__version__, "pandas": pd.__version__}
+    res["versions"] = {
+        "photcat": photcat.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
     res["seconds"] = time.perf_counter() - t0
     RESULTS.mkdir(parents=True, exist_ok=True)
     _atomic_write(RESULTS / "uvj_agreement.json", json.dumps(res, indent=1, default=float))

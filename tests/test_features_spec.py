@@ -113,8 +113,12 @@ def test_mask_policy_zeroes_and_marks():
 def test_round_trip_rebuilds_identical_columns(policy):
     train = _table(300, seed=5)
     spec = FeatureSpec(
-        BANDS, colours=[("u", "g"), ("g", "r"), ("r", "z")], reference_band="i",
-        include_errors=True, flag_policy=policy, min_bands=3,
+        BANDS,
+        colours=[("u", "g"), ("g", "r"), ("r", "z")],
+        reference_band="i",
+        include_errors=True,
+        flag_policy=policy,
+        min_bands=3,
     )
     if policy == "impute":
         spec = spec.with_limits(train)
@@ -163,3 +167,16 @@ def test_on_real_sdss_catalogue():
     assert np.isfinite(f.X[f.usable]).all()
     # real SDSS galaxies: median g-r of the main sample is red-ish, 0.6-1.0
     assert 0.6 < np.median(f.X[f.usable, 1]) < 1.0
+
+
+def test_import_is_light():
+    """`import photcat.features` pulls in neither kcorrect, matplotlib nor tensorflow."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, photcat.features; "
+        "print(sorted(m for m in ('kcorrect', 'matplotlib', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

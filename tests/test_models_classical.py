@@ -135,7 +135,7 @@ def test_photoz_errors_are_clear(annz):
 @pytest.fixture(scope="module")
 def zfourge():
     path = shared_path("zfourge_uvj", "zfourge_v3.4_restframe_uvj.csv.gz")
-    from astropy.cosmology import Planck18
+    from photcat.features import ssfr_label
 
     d = pd.read_csv(path, usecols=["z", "nfilt_fit", "UV", "VJ", "lssfr"])
     ok = (
@@ -147,9 +147,10 @@ def zfourge():
         & (d["lssfr"] != -99)
     )
     d = d[ok]
-    # quiescent: FAST sSFR below 1 / (3 t_H(z))
-    thr = -np.log10(3.0 * Planck18.age(d["z"].to_numpy()).to("yr").value)
-    y = (d["lssfr"].to_numpy() < thr).astype(int)
+    # quiescent: FAST sSFR below 1 / (3 t_H(z)) (photcat's label definition)
+    y = ssfr_label(d["lssfr"].to_numpy(), d["z"].to_numpy(), threshold="hubble").quiescent.astype(
+        int
+    )
     X = d[["UV", "VJ", "z"]].to_numpy()
     perm = np.random.default_rng(1).permutation(len(y))
     a, b, c = perm[:5000], perm[5000:7000], perm[7000:12000]

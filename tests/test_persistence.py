@@ -65,7 +65,9 @@ SMALL = {"hidden_layers": (8,), "epochs": 2, "seed": 1}
         lambda: MixtureMLP(n_components=2, bayesian=True, n_weight_samples=3, **SMALL),
         lambda: BernoulliMLP(bayesian=True, n_weight_samples=5, **SMALL),
         lambda: Committee(NormalMLP(**SMALL), n_members=2),
-        lambda: Committee(members=[BernoulliMLP(**SMALL), BernoulliMLP(hidden_layers=(4, 4), epochs=2)]),
+        lambda: Committee(
+            members=[BernoulliMLP(**SMALL), BernoulliMLP(hidden_layers=(4, 4), epochs=2)]
+        ),
     ],
     ids=[
         "normal",

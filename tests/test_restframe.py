@@ -1,7 +1,7 @@
 """Rest-frame U, V, J with kcorrect on real SDSS + 2MASS galaxies (kcorrect's shipped table).
 
-kcorrect's set-up (design matrix over the redshift grid) takes ~10 s: it is built once per
-session (the module caches it) by the session-scoped fixtures below.
+kcorrect's set-up (design matrix over the redshift grid) takes 10-20 s: it is built once per
+session (the module caches it in memory and on disk) by the session-scoped fixtures below.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_batched_nnls_matches_scipy():
 
 
 def test_matches_kcorrect_fit_coeffs(gst, rest_all):
-    """Same colours as kcorrect's own row-by-row fit (fit_coeffs + reconstruct_out)."""
+    """Same colours as kcorrect's own row-by-row fit (Fitter.fit_coeffs, scipy nnls per row)."""
     model = rf.kcorrect_model(tuple(rest_all.attrs["restframe"]["responses"]))
     assert rf.kcorrect_model(model.responses) is model  # cached: built once
     sub = gst.iloc[:60]
@@ -68,8 +68,8 @@ def test_matches_kcorrect_fit_coeffs(gst, rest_all):
     maggies = np.where(good, 10 ** (-0.4 * np.nan_to_num(mags)), 0.0)
     sig = maggies * np.log(10) / 2.5 * np.hypot(np.nan_to_num(errs), 0.02)
     ivar = np.where(good, 1 / np.where(sig > 0, sig, 1) ** 2, 0.0)
-    coeffs = model.kc.fit_coeffs(redshift=sub.z_spec.to_numpy(), maggies=maggies, ivar=ivar)
-    rest = model.kc.reconstruct_out(redshift=np.zeros(len(sub)), coeffs=coeffs)
+    coeffs = model.fitter().fit_coeffs(redshift=sub.z_spec.to_numpy(), maggies=maggies, ivar=ivar)
+    rest = coeffs @ model.A_rest.T  # kcorrect's reconstruct_out at z = 0
     uv = -2.5 * np.log10(rest[:, 0] / rest[:, 1])
     vj = -2.5 * np.log10(rest[:, 1] / rest[:, 2])
     np.testing.assert_allclose(rest_all.UV.to_numpy()[:60], uv, atol=1e-4)
@@ -156,3 +156,29 @@ def test_redshift_inputs(gst, rest_all):
         rf.fit_restframe(t, use_bands=("u", "w1"))
     with pytest.raises(ValueError, match="no band of the table"):
         rf.fit_restframe(pd.DataFrame({"z_spec": [0.1]}))
+
+
+def test_matrix_cache_round_trip(tmp_path, monkeypatch):
+    """Computed matrices equal kcorrect's, are written to the disk cache, and load back equal."""
+    monkeypatch.setenv("PHOTCAT_CACHE_DIR", str(tmp_path))
+    responses = ("sdss_g0", "sdss_r0", "sdss_i0")
+    fresh = rf.kcorrect_model(responses, (0.0, 1.0), 40)
+    assert fresh.source == "computed"
+    files = list((tmp_path / "kcorrect").glob("amatrix-*.npz"))
+    assert len(files) == 1
+    rf._kcorrect_model.cache_clear()
+    loaded = rf.kcorrect_model(responses, (0.0, 1.0), 40)
+    rf._kcorrect_model.cache_clear()
+    assert loaded.source == str(files[0])
+    for name in ("redshifts", "A_grid", "A_rest", "lambda_rest"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fresh, name))
+    z = np.array([0.013, 0.5, 0.977])
+    np.testing.assert_array_equal(loaded.amatrix(z), fresh.amatrix(z))
+    assert fresh.amatrix(z).shape == (3, 3, 5)
+    # a different grid is a different cache entry; a corrupt file is ignored with a warning
+    files[0].write_bytes(b"not an npz")
+    with pytest.warns(UserWarning, match="unreadable kcorrect cache"):
+        again = rf.kcorrect_model(responses, (0.0, 1.0), 40)
+    rf._kcorrect_model.cache_clear()
+    assert again.source == "computed"
+    np.testing.assert_array_equal(again.A_grid, fresh.A_grid)

@@ -18,11 +18,11 @@ def test_uvj_label_fields():
 
 
 def test_ssfr_fixed_threshold():
-    s = np.array([-12.0, -11.01, -10.99, -9.0, np.nan])
+    s = np.array([-12.0, -11.01, -10.99, -9.0, np.nan, -np.inf])
     lab = labels.ssfr_label(s)  # default -11
-    np.testing.assert_array_equal(lab.as_int(), [1, 1, 0, 0, -1])
+    np.testing.assert_array_equal(lab.as_int(), [1, 1, 0, 0, -1, 1])
     lab10 = labels.ssfr_label(s, threshold=-10.0)
-    np.testing.assert_array_equal(lab10.as_int(), [1, 1, 1, 0, -1])
+    np.testing.assert_array_equal(lab10.as_int(), [1, 1, 1, 0, -1, 1])
     np.testing.assert_allclose(lab.score[:4], -11.0 - s[:4])
 
 

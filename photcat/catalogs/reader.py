@@ -289,6 +289,8 @@ def read_columns(path: str | Path, *, format: str | None = None) -> pd.DataFrame
     fmt = format or detect_format(path)
     frames = []
     for chunk in iter_raw(path, fmt, None, None):
-        cols = {k.replace("[", "_").replace("]", ""): np.asarray(v) for k, v in chunk.columns.items()}
+        cols = {
+            k.replace("[", "_").replace("]", ""): np.asarray(v) for k, v in chunk.columns.items()
+        }
         frames.append(pd.DataFrame(cols))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

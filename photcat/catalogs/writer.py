@@ -117,7 +117,9 @@ def _write_parquet(df, arrays, tmp: Path, meta: dict, input_units: dict) -> None
     pq.write_table(table, tmp, compression="zstd")
 
 
-def read_with_arrays(path: str | Path) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, Any]]:
+def read_with_arrays(
+    path: str | Path,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, Any]]:
     """Read back a file written by :func:`write`: (1-D columns, 2-D array columns, provenance)."""
     path = Path(path)
     if output_format(path) == "parquet":
@@ -140,4 +142,7 @@ def read_with_arrays(path: str | Path) -> tuple[pd.DataFrame, dict[str, np.ndarr
     meta = json.loads(t.meta.get("PCMETA", "{}"))
     arrays = {c: np.asarray(t[c]) for c in t.colnames if t[c].ndim > 1}
     t.remove_columns(list(arrays))
+    for c in t.colnames:
+        if t[c].dtype.kind == "S":  # FITS strings are bytes: give back the str that was written
+            t[c] = np.char.decode(np.asarray(t[c]), "ascii")
     return t.to_pandas(), arrays, meta

@@ -57,9 +57,16 @@ class ColumnSpec:
             raise KeyError(
                 f"table lacks feature column(s) {missing}; columns present: {list(table.columns)[:30]}"
             )
-        X = np.column_stack(
-            [pd.to_numeric(table[c], errors="coerce").to_numpy(float, na_value=np.nan) for c in self.columns]
-        ) if len(self.columns) else np.empty((len(table), 0))
+        X = (
+            np.column_stack(
+                [
+                    pd.to_numeric(table[c], errors="coerce").to_numpy(float, na_value=np.nan)
+                    for c in self.columns
+                ]
+            )
+            if len(self.columns)
+            else np.empty((len(table), 0))
+        )
         bad = ~np.isfinite(X) | np.isin(X, SENTINEL_VALUES)
         usable = ~bad.any(axis=1)
         X = np.where(bad, np.nan, X).astype(np.float32)

@@ -77,7 +77,8 @@ def ssfr_label(
     """sSFR label: quiescent when log10 sSFR [1/yr] < threshold.
 
     ``threshold`` is a number (log10 1/yr) or ``"hubble"`` for log10(1/(3 t_H(z))), which
-    needs ``z``. Non-finite log sSFR (or z for the "hubble" rule) gives an undefined label.
+    needs ``z``. log sSFR = −inf (SFR = 0) is quiescent; NaN log sSFR (or a NaN z for the
+    "hubble" rule) gives an undefined label.
     """
     s = np.asarray(log_ssfr, dtype=float)
     if isinstance(threshold, str):
@@ -88,6 +89,7 @@ def ssfr_label(
         thr = log_ssfr_threshold(np.broadcast_to(np.asarray(z, dtype=float), s.shape), cosmology)
     else:
         thr = np.full(s.shape, float(threshold))
-    score = thr - s
-    defined = np.isfinite(score)
+    with np.errstate(invalid="ignore"):
+        score = thr - s
+    defined = ~np.isnan(score)  # log sSFR = -inf (SFR = 0) is defined: quiescent
     return Label(quiescent=defined & (score > 0), defined=defined, score=score)

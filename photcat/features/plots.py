@@ -20,19 +20,34 @@ VJ_LABEL = "V − J [AB mag]"
 UV_LABEL = "U − V [AB mag]"
 
 
-def _panel(ax, uv, vj, z, preset, z_boundary, color, color_label, extent, gridsize, cmap, vmin, vmax):
+def _panel(
+    ax, uv, vj, z, preset, z_boundary, color, color_label, extent, gridsize, cmap, vmin, vmax
+):
     ok = np.isfinite(uv) & np.isfinite(vj)
     if color is not None:
         ok &= np.isfinite(color)
         hb = ax.hexbin(
-            vj[ok], uv[ok], C=color[ok], reduce_C_function=np.median, gridsize=gridsize,
-            extent=extent, cmap=cmap or "coolwarm_r", vmin=vmin, vmax=vmax, mincnt=1,
+            vj[ok],
+            uv[ok],
+            C=color[ok],
+            reduce_C_function=np.median,
+            gridsize=gridsize,
+            extent=extent,
+            cmap=cmap or "coolwarm_r",
+            vmin=vmin,
+            vmax=vmax,
+            mincnt=1,
         )
         label = color_label or "median"
     else:
         hb = ax.hexbin(
-            vj[ok], uv[ok], gridsize=gridsize, extent=extent, cmap=cmap or "viridis",
-            norm=LogNorm(), mincnt=1,
+            vj[ok],
+            uv[ok],
+            gridsize=gridsize,
+            extent=extent,
+            cmap=cmap or "viridis",
+            norm=LogNorm(),
+            mincnt=1,
         )
         label = "galaxies per cell"
     p = uvjmod.preset(preset)
@@ -50,7 +65,7 @@ def _panel(ax, uv, vj, z, preset, z_boundary, color, color_label, extent, gridsi
     ax.set_ylim(extent[2], extent[3])
     ax.set_xlabel(VJ_LABEL)
     ax.set_ylabel(UV_LABEL)
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    ax.legend(loc="upper left", fontsize=7, frameon=True, framealpha=0.85)
     return hb, label
 
 
@@ -108,11 +123,23 @@ def plot_uvj(
         zsel = None if zz is None else zz[sel]
         zb = z_boundary
         hb, label = _panel(
-            ax, uv[sel], vj[sel], zsel, preset, zb, None if col is None else col[sel],
-            color_label, extent, gridsize, cmap, vmin, vmax,
+            ax,
+            uv[sel],
+            vj[sel],
+            zsel,
+            preset,
+            zb,
+            None if col is None else col[sel],
+            color_label,
+            extent,
+            gridsize,
+            cmap,
+            vmin,
+            vmax,
         )
-        ax.set_title(f"{name}  (N = {int(sel.sum()):,})" if name else f"N = {int(sel.sum()):,}",
-                     fontsize=9)
+        ax.set_title(
+            f"{name}  (N = {int(sel.sum()):,})" if name else f"N = {int(sel.sum()):,}", fontsize=9
+        )
         if ax is not axes[0]:
             ax.set_ylabel("")
     fig.colorbar(hb, ax=list(axes), label=label, shrink=0.9, pad=0.01)

@@ -18,8 +18,8 @@ finite, the error is negative, or ``flag_<b>`` is non-zero):
   ``mask_<b>`` per band (1 = missing) is appended so the model sees what is absent
   (flag ``MASKED``).
 
-Under every policy, rows with fewer than ``min_bands`` good bands are not usable
-(``TOO_FEW_BANDS``). Colour errors are the two magnitude errors in quadrature (mag).
+Under every policy, rows with fewer than ``min_bands`` good bands (capped at the number of
+bands) are not usable (``TOO_FEW_BANDS``). Colour errors are the two magnitude errors in quadrature (mag).
 """
 
 from __future__ import annotations
@@ -111,8 +111,8 @@ class FeatureSpec:
             object.__setattr__(self, "reference_band", ref)
         if self.flag_policy not in POLICIES:
             raise ValueError(f"flag_policy must be one of {POLICIES}, got {self.flag_policy!r}")
-        if not 1 <= int(self.min_bands) <= len(bands):
-            raise ValueError(f"min_bands must be in 1..{len(bands)}, got {self.min_bands}")
+        if int(self.min_bands) < 1:
+            raise ValueError(f"min_bands must be >= 1, got {self.min_bands}")
         if not 0.0 < float(self.limit_quantile) <= 1.0:
             raise ValueError(f"limit_quantile must be in (0, 1], got {self.limit_quantile}")
         if not float(self.imputed_error) > 0:
@@ -127,8 +127,8 @@ class FeatureSpec:
             if not all(np.isfinite(v) for _, v in lim):
                 raise ValueError(f"limits must be finite magnitudes, got {dict(lim)}")
             object.__setattr__(self, "limits", lim)
-        if self.colours is None and len(bands) < 2 and self.reference_band is None:
-            raise ValueError("a single band with no reference_band gives no features")
+        if not self.base_names:
+            raise ValueError("FeatureSpec gives no features: name colours or a reference_band")
 
     # ---------------------------------------------------------------- description
     @property
@@ -261,7 +261,9 @@ def _read_bands(table: pd.DataFrame, bands: tuple[str, ...]):
                     f"table lacks column {col!r} needed for band {b!r} of the FeatureSpec "
                     f"(bands in table: {available})"
                 )
-        mags[:, k] = pd.to_numeric(table[f"mag_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
+        mags[:, k] = pd.to_numeric(table[f"mag_{b}"], errors="coerce").to_numpy(
+            float, na_value=np.nan
+        )
         errs[:, k] = pd.to_numeric(table[f"magerr_{b}"], errors="coerce").to_numpy(
             float, na_value=np.nan
         )
@@ -289,7 +291,7 @@ def build(table: Any, spec: FeatureSpec) -> Features:
 
     flags = np.zeros(n, dtype=np.uint16)
     flags[any_missing] |= ff.BAND_MISSING
-    too_few = n_good < spec.min_bands
+    too_few = n_good < min(spec.min_bands, len(spec.bands))
     flags[too_few] |= ff.TOO_FEW_BANDS
     if spec.reference_band is not None:
         flags[~good[:, idx[spec.reference_band]]] |= ff.REFERENCE_MISSING

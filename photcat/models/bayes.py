@@ -60,7 +60,9 @@ class DenseVariational(keras.layers.Layer):
 
     def _kl(self, mu, sigma):
         p = self.prior_std
-        return ops.sum(ops.log(p / sigma) + (ops.square(sigma) + ops.square(mu)) / (2 * p * p) - 0.5)
+        return ops.sum(
+            ops.log(p / sigma) + (ops.square(sigma) + ops.square(mu)) / (2 * p * p) - 0.5
+        )
 
     def call(self, inputs):
         k_sigma = ops.softplus(self.kernel_rho)
@@ -93,9 +95,7 @@ class DenseVariational(keras.layers.Layer):
         return config
 
 
-def numpy_sample(
-    mu: np.ndarray, rho: np.ndarray, n: int, rng: np.random.Generator
-) -> np.ndarray:
+def numpy_sample(mu: np.ndarray, rho: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` posterior draws of a weight array: shape ``(n, *mu.shape)``, float64."""
     mu = np.asarray(mu, dtype=np.float64)
     sigma = np.logaddexp(0.0, np.asarray(rho, dtype=np.float64))

@@ -7,6 +7,7 @@ classifier committee predicts the mean of its members' P(quiescent).
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -77,7 +78,9 @@ class Committee(BaseEstimator):
         ests = getattr(self, "members_", None) or self._templates()
         tasks = {getattr(e, "task", None) for e in ests}
         if len(tasks) != 1 or None in tasks:
-            raise ValueError(f"committee members must share one task, got {sorted(map(str, tasks))}")
+            raise ValueError(
+                f"committee members must share one task, got {sorted(map(str, tasks))}"
+            )
         return tasks.pop()
 
     # ------------------------------------------------------------------ fit / predict
@@ -140,6 +143,9 @@ class Committee(BaseEstimator):
     def _load_state(self, folder: Path, state: dict, *, trusted: bool = False) -> None:
         from photcat.models.persistence import load_estimator
 
+        for node in state["members"]:
+            if not re.fullmatch(r"member_\d+", node["folder"]):
+                raise ValueError(f"bad committee member folder {node['folder']!r} in {folder}")
         self.members_ = [
             load_estimator(node, folder / node["folder"], trusted=trusted)
             for node in state["members"]

@@ -183,7 +183,10 @@ class _KerasMLP:
                     name=f"hidden_{i}",
                 )(h)
             out = DenseVariational(
-                n_out, prior_std=self.prior_std, kl_weight=1.0 / n_train, seed=self.seed + 7,
+                n_out,
+                prior_std=self.prior_std,
+                kl_weight=1.0 / n_train,
+                seed=self.seed + 7,
                 name="raw_params",
             )(h)
         else:
@@ -193,7 +196,8 @@ class _KerasMLP:
                     w, activation=self.activation, kernel_initializer=init, name=f"hidden_{i}"
                 )(h)
             out = keras.layers.Dense(
-                n_out, kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 7),
+                n_out,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 7),
                 name="raw_params",
             )(h)
         return keras.Model(inp, out, name=type(self).__name__)
@@ -201,9 +205,7 @@ class _KerasMLP:
     def _fit(self, X, y, validation, errors):
         self._check_params()
         X, y = check_Xy(X, y)
-        E = self._check_errors(
-            X, errors, needed=self.error_mode != "none", what="training"
-        )
+        E = self._check_errors(X, errors, needed=self.error_mode != "none", what="training")
         tf, keras = _keras()
         keras.utils.set_random_seed(int(self.seed))
         if self.deterministic:
@@ -340,9 +342,7 @@ class _KerasMLP:
         for start in range(0, Z.shape[0], rows):
             h = np.broadcast_to(Z[start : start + rows], (S, *Z[start : start + rows].shape))
             for layer, (k, b) in zip(self._np_layers, draws, strict=True):
-                h = _NP_ACTIVATIONS[layer["act"] or "linear"](
-                    np.matmul(h, k) + b[:, None, :]
-                )
+                h = _NP_ACTIVATIONS[layer["act"] or "linear"](np.matmul(h, k) + b[:, None, :])
             out.append(h)
         return np.concatenate(out, axis=1)
 
@@ -397,6 +397,9 @@ class _KerasMLP:
 
     def _load_state(self, folder: Path, state: dict, *, trusted: bool = False) -> None:
         """Rebuild from :meth:`_save_state` output; the ``.keras`` file loads in safe mode."""
+        for key in ("keras_file", "scaler_file"):
+            if Path(state[key]).name != state[key]:
+                raise ValueError(f"{key}={state[key]!r} must be a file name inside {folder}")
         _, keras = _keras()
         import photcat.models.bayes  # noqa: F401  (registers DenseVariational)
 
@@ -488,9 +491,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
         members = []
         for r in raw:
             loc, scale = lik.normal_params(r)
-            members.append(
-                MixturePrediction.normal(sy.inverse_transform(loc), scale * sy.scale[0])
-            )
+            members.append(MixturePrediction.normal(sy.inverse_transform(loc), scale * sy.scale[0]))
         return MixturePrediction.combine(members)
 
 
@@ -562,9 +563,7 @@ class MixtureMLP(_KerasMLP, PhotoZEstimator):
         members = []
         for r in raws:
             w, loc, scale = lik.mixture_params(r)
-            members.append(
-                MixturePrediction(w, sy.inverse_transform(loc), scale * sy.scale[0])
-            )
+            members.append(MixturePrediction(w, sy.inverse_transform(loc), scale * sy.scale[0]))
         return members[0] if len(members) == 1 else MixturePrediction.combine(members)
 
 

@@ -19,7 +19,12 @@ MODELS: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
     "bayes-normal-mlp": ("photoz", "photcat.models.networks:NormalMLP", {"bayesian": True}, None),
     "knn": ("photoz", "photcat.models.classical:KNNPhotoZ", {}, None),
     "random-forest": ("photoz", "photcat.models.classical:RandomForestPhotoZ", {}, None),
-    "hist-gradient-boosting": ("photoz", "photcat.models.classical:GradientBoostingPhotoZ", {}, None),
+    "hist-gradient-boosting": (
+        "photoz",
+        "photcat.models.classical:GradientBoostingPhotoZ",
+        {},
+        None,
+    ),
     "sklearn-mlp-committee": ("photoz", "photcat.models.classical:SklearnMLPCommittee", {}, None),
     # star-forming / quiescent
     "bernoulli-committee": ("quiescent", "photcat.models.networks:BernoulliMLP", {}, 5),
@@ -31,7 +36,12 @@ MODELS: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
         None,
     ),
     "logistic": ("quiescent", "photcat.models.classical:LogisticQuiescent", {}, None),
-    "random-forest-classifier": ("quiescent", "photcat.models.classical:RandomForestQuiescent", {}, None),
+    "random-forest-classifier": (
+        "quiescent",
+        "photcat.models.classical:RandomForestQuiescent",
+        {},
+        None,
+    ),
     "gradient-boosting-classifier": (
         "quiescent",
         "photcat.models.classical:GradientBoostingQuiescent",
@@ -73,7 +83,9 @@ def build(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> 
         est = cls(**kwargs)
     except TypeError as exc:
         valid = sorted(cls().get_params())
-        raise ValueError(f"bad parameter for model {name!r} ({task}): {exc}; valid: {valid}") from exc
+        raise ValueError(
+            f"bad parameter for model {name!r} ({task}): {exc}; valid: {valid}"
+        ) from exc
     if committee:
         from photcat.models.committee import Committee
 

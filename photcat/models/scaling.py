@@ -58,4 +58,6 @@ class Standardizer:
         """Inverse of :meth:`to_dict`."""
         if d.get("kind") != "standardizer":
             raise ValueError(f"not a Standardizer dict: kind={d.get('kind')!r}")
-        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64))
+        return cls(
+            np.asarray(d["mean"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64)
+        )

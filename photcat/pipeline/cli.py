@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ def _probe(path: Path, schema: Any):
 
 
 def _setup_logging(verbose: bool) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     log.setLevel(logging.INFO)
     logging.getLogger("luigi-interface").setLevel(logging.INFO if verbose else logging.WARNING)
@@ -72,7 +74,11 @@ RUN_OPTIONS = {
     "partition_rows": ("partition_rows", int, "rows per prediction partition"),
     "photoz_model": ("photoz_model", str, "photo-z model name (see `photcat models`)"),
     "quiescent_model": ("quiescent_model", str, "star-forming/quiescent model name"),
-    "uvj_preset": ("uvj_preset", str, "UVJ boundary preset for labels: williams09, whitaker11, muzzin13, line"),
+    "uvj_preset": (
+        "uvj_preset",
+        str,
+        "UVJ boundary preset for labels: williams09, whitaker11, muzzin13, line",
+    ),
     "format": ("output_format", str, "value-added catalogue format: fits or parquet"),
     "seed": ("seed", int, "seed of model initialisation and training"),
     "split_seed": ("split_seed", int, "seed of the train/valid/test split"),
@@ -108,7 +114,9 @@ def preflight(task) -> None:
     try:
         for model, target in ((task.photoz_model, "photoz"), (task.quiescent_model, "quiescent")):
             if registry.model_task(model) != target:
-                raise UsageError(f"model {model!r} is a {registry.model_task(model)} model, not {target}")
+                raise UsageError(
+                    f"model {model!r} is a {registry.model_task(model)} model, not {target}"
+                )
         preset(task.uvj_preset)
         probes = []
         for cat, schema in (
@@ -123,7 +131,9 @@ def preflight(task) -> None:
                     f"band(s) {lacking} not in {what} {probe.meta['source']} (bands: {', '.join(probe.bands)})"
                 )
         if not probes[0].report.has_redshift:
-            raise UsageError(f"--catalog {probes[0].meta['source']} has no spectroscopic redshift to train on")
+            raise UsageError(
+                f"--catalog {probes[0].meta['source']} has no spectroscopic redshift to train on"
+            )
     except (KeyError, CatalogError, ValueError) as exc:
         raise UsageError(str(exc).strip("'\"")) from exc
 
@@ -142,12 +152,9 @@ def cmd_run(args) -> int:
     except (luigi.parameter.ParameterException, ValueError, TypeError) as exc:
         raise UsageError(f"bad pipeline parameter: {exc}") from exc
     preflight(task)
-    env: dict[str, Any] = {"workers": args.workers, "detailed_summary": True, "log_level": "WARNING"}
-    if args.scheduler_url:
-        env.update(local_scheduler=False, scheduler_url=args.scheduler_url)
-    else:
-        env["local_scheduler"] = True
-    result = luigi.build([task], **env)
+    from photcat.pipeline.runner import build
+
+    result = build([task], workers=args.workers, scheduler_url=args.scheduler_url)
     status = result.status.name
     print(result.summary_text.strip(), file=sys.stderr)
     if status not in ("SUCCESS", "SUCCESS_WITH_RETRY"):
@@ -160,7 +167,10 @@ def cmd_run(args) -> int:
             "MISSING_EXT": "missing_data",
         }.get(status, "task_failed")
         code = int(getattr(rc, kind, 0)) or DEFAULT_RETCODES[kind]
-        print(f"photcat: pipeline {status.lower().replace('_', ' ')} (exit {code}); see the task errors above", file=sys.stderr)
+        print(
+            f"photcat: pipeline {status.lower().replace('_', ' ')} (exit {code}); see the task errors above",
+            file=sys.stderr,
+        )
         return code
     report_dir = Path(task.output().path).parent
     vac = task.requires().requires()["catalog"].output().path
@@ -205,10 +215,14 @@ def _training_table(args) -> tuple[Any, Any, str | None]:
     if args.features:
         cols = tuple(c.strip() for c in args.features.split(",") if c.strip())
         if args.target == "photoz" and not label:
-            raise UsageError("--features needs --label COL naming the redshift column for --target photoz")
+            raise UsageError(
+                "--features needs --label COL naming the redshift column for --target photoz"
+            )
         if args.target == "quiescent" and not label:
             raise UsageError("--features needs --label COL naming the 0/1 quiescent column")
-        frames = [read_columns(args.catalog)] + ([read_columns(args.validation)] if args.validation else [])
+        frames = [read_columns(args.catalog)] + (
+            [read_columns(args.validation)] if args.validation else []
+        )
         for f, path in zip(frames, [args.catalog, args.validation], strict=False):
             missing = [c for c in (*cols, label) if c not in f]
             if missing:
@@ -216,7 +230,9 @@ def _training_table(args) -> tuple[Any, Any, str | None]:
         spec = ColumnSpec(cols)
     else:
         schema = _schema_arg(args.schema)
-        frames = [read(args.catalog, schema).table] + ([read(args.validation, schema).table] if args.validation else [])
+        frames = [read(args.catalog, schema).table] + (
+            [read(args.validation, schema).table] if args.validation else []
+        )
     if args.validation:
         frames[0]["split"], frames[1]["split"] = "train", "valid"
         table = pd.concat(frames, ignore_index=True)
@@ -225,15 +241,23 @@ def _training_table(args) -> tuple[Any, Any, str | None]:
         table["split"] = training.assign_splits(len(table), (0.8, 0.2), args.split_seed)
     if not args.features:
         if "z_spec" not in table:
-            raise UsageError(f"{args.catalog} has no spectroscopic redshift column for schema {args.schema!r}")
+            raise UsageError(
+                f"{args.catalog} has no spectroscopic redshift column for schema {args.schema!r}"
+            )
         table = table[table["flag_zspec"].to_numpy() == 0].reset_index(drop=True)
         if args.target == "quiescent" and not label:
-            table = pd.concat([table, training.restframe_columns(table, "z_spec", args.uvj_preset)], axis=1)
+            table = pd.concat(
+                [table, training.restframe_columns(table, "z_spec", args.uvj_preset)], axis=1
+            )
         bands = tuple(b.strip().lower() for b in args.bands.split(",")) if args.bands else ()
         required = [c[5:] for c in table.columns if c.startswith("flag_") and c != "flag_zspec"]
-        spec = stages.default_spec(table, bands, args.reference_band or None, args.flag_policy, tuple(
-            b for b in ("u", "g", "r", "i", "z", "y") if b in required
-        ))
+        spec = stages.default_spec(
+            table,
+            bands,
+            args.reference_band or None,
+            args.flag_policy,
+            tuple(b for b in ("u", "g", "r", "i", "z", "y") if b in required),
+        )
     elif args.target == "quiescent":
         y = pd.to_numeric(table[label], errors="coerce").to_numpy(float)
         if not np.isin(y[np.isfinite(y)], (0, 1)).all():
@@ -248,9 +272,13 @@ def cmd_train(args) -> int:
 
     model = args.model or registry.DEFAULTS[args.target]
     if registry.model_task(model) != args.target:
-        raise UsageError(f"model {model!r} is a {registry.model_task(model)} model, not --target {args.target}")
+        raise UsageError(
+            f"model {model!r} is a {registry.model_task(model)} model, not --target {args.target}"
+        )
     table, spec, label = _training_table(args)
-    log.info("training %s on %d rows (%s)", model, int((table["split"] == "train").sum()), args.catalog)
+    log.info(
+        "training %s on %d rows (%s)", model, int((table["split"] == "train").sum()), args.catalog
+    )
     cfg = train_and_save(
         table,
         Path(args.out),
@@ -259,10 +287,16 @@ def cmd_train(args) -> int:
         params=_json_arg(args.params, "--params"),
         spec=spec,
         seed=args.seed,
-        provenance={"command": "photcat train", "argv": sys.argv[1:], "photcat_version": __version__},
+        provenance={
+            "command": "photcat train",
+            "argv": sys.argv[1:],
+            "photcat_version": __version__,
+        },
         label=label,
     )
-    print(f"model saved: {args.out}  ({cfg['n_train']} training rows, {cfg['training_seconds']:.1f} s)")
+    print(
+        f"model saved: {args.out}  ({cfg['n_train']} training rows, {cfg['training_seconds']:.1f} s)"
+    )
     for k, v in (cfg.get("validation_metrics") or {}).items():
         if isinstance(v, float):
             print(f"  validation {k:<20} {v:.4f}")
@@ -283,13 +317,24 @@ def cmd_predict(args) -> int:
     if column_mode:
         parts = [read_columns(args.catalog)]
     else:
-        parts = (p.table for p in iter_read(args.catalog, _schema_arg(args.schema), rows=args.partition_rows, keep_columns=True))
+        parts = (
+            p.table
+            for p in iter_read(
+                args.catalog, _schema_arg(args.schema), rows=args.partition_rows, keep_columns=True
+            )
+        )
     done = 0
     for table in parts:
         cols, arr = vac.predict_columns(
-            table, models, grid=grid, restframe=args.restframe and not column_mode, uvj_preset=args.uvj_preset
+            table,
+            models,
+            grid=grid,
+            restframe=args.restframe and not column_mode,
+            uvj_preset=args.uvj_preset,
         )
-        frames.append(pd.concat([table.drop(columns=[c for c in cols if c in table]), cols], axis=1))
+        frames.append(
+            pd.concat([table.drop(columns=[c for c in cols if c in table]), cols], axis=1)
+        )
         for k, v in arr.items():
             arrays.setdefault(k, []).append(v)
         done += len(table)
@@ -336,11 +381,42 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_scheduler(args) -> int:
+    """Replace this process with ``luigid``, its state file and logs in the output folder."""
+    import shutil
+
+    exe = shutil.which("luigid", path=str(Path(sys.executable).parent)) or shutil.which("luigid")
+    if exe is None:
+        raise UsageError("luigid not found: install luigi in this environment")
+    folder = Path(args.out) / "luigid"
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    argv = [
+        exe,
+        "--address",
+        args.address,
+        "--port",
+        str(args.port),
+        "--state-path",
+        str(folder / "state.pickle"),
+        "--logdir",
+        str(folder / "logs"),
+    ]
+    print(
+        f"luigid on http://{args.address}:{args.port} (state and logs in {folder})",
+        file=sys.stderr,
+        flush=True,
+    )
+    os.execv(exe, argv)
+    return 0  # not reached
+
+
 def cmd_models(args) -> int:
     from photcat.models import registry
 
     for task in registry.TASKS:
-        print(f"{task}: " + ", ".join(registry.names(task)) + f"  (default {registry.DEFAULTS[task]})")
+        print(
+            f"{task}: " + ", ".join(registry.names(task)) + f"  (default {registry.DEFAULTS[task]})"
+        )
     return 0
 
 
@@ -355,20 +431,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show Luigi's scheduling messages")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="the whole pipeline (Luigi): ingest, train, evaluate, predict, report")
-    r.add_argument("--config", help="Luigi configuration file (.cfg or .toml); options below override it")
+    r = sub.add_parser(
+        "run", help="the whole pipeline (Luigi): ingest, train, evaluate, predict, report"
+    )
+    r.add_argument(
+        "--config", help="Luigi configuration file (.cfg or .toml); options below override it"
+    )
     for opt, (_, typ, text) in RUN_OPTIONS.items():
         r.add_argument(f"--{opt.replace('_', '-')}", dest=opt, type=typ, default=None, help=text)
-    r.add_argument("--photoz-params", help='JSON parameters of the photo-z model, e.g. \'{"epochs": 50}\'')
+    r.add_argument(
+        "--photoz-params", help="JSON parameters of the photo-z model, e.g. '{\"epochs\": 50}'"
+    )
     r.add_argument("--quiescent-params", help="JSON parameters of the quiescent model")
-    r.add_argument("--bands", help="comma-separated bands for colours (default: the schema's bands)")
-    r.add_argument("--no-restframe", action="store_true", help="skip kcorrect rest-frame colours (no UVJ labels)")
+    r.add_argument(
+        "--bands", help="comma-separated bands for colours (default: the schema's bands)"
+    )
+    r.add_argument(
+        "--no-restframe",
+        action="store_true",
+        help="skip kcorrect rest-frame colours (no UVJ labels)",
+    )
     r.add_argument("--workers", type=int, default=1, help="Luigi worker processes (default 1)")
-    r.add_argument("--scheduler-url", help="central luigid scheduler, e.g. http://127.0.0.1:8082 (default: local)")
+    r.add_argument(
+        "--scheduler-url",
+        help="central luigid scheduler, e.g. http://127.0.0.1:8082 (default: local)",
+    )
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("ingest", help="read and validate a catalogue; print the ingest report")
-    i.add_argument("--catalog", required=True, help="catalogue file (FITS, CSV, Parquet, HDF5, ANNz ASCII)")
+    i.add_argument(
+        "--catalog", required=True, help="catalogue file (FITS, CSV, Parquet, HDF5, ANNz ASCII)"
+    )
     i.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
     i.add_argument("--out", help="write the canonical table here (.fits or .parquet)")
     i.add_argument("--report-json", help="write the ingest report as JSON here")
@@ -378,34 +471,56 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--catalog", required=True, help="training catalogue with a truth column")
     t.add_argument("--validation", help="validation catalogue (default: 20%% of --catalog, seeded)")
     t.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
-    t.add_argument("--target", required=True, choices=["photoz", "quiescent"], help="what to predict")
-    t.add_argument("--model", help="model name (default: the target's default; see `photcat models`)")
+    t.add_argument(
+        "--target", required=True, choices=["photoz", "quiescent"], help="what to predict"
+    )
+    t.add_argument(
+        "--model", help="model name (default: the target's default; see `photcat models`)"
+    )
     t.add_argument("--params", help="JSON parameters overriding the model's defaults")
-    t.add_argument("--features", help="train on these existing columns (comma-separated) instead of colours")
+    t.add_argument(
+        "--features", help="train on these existing columns (comma-separated) instead of colours"
+    )
     t.add_argument("--label", help="truth column (default: z_spec, or the UVJ label from kcorrect)")
-    t.add_argument("--bands", help="comma-separated bands for colours (default: the schema's bands)")
-    t.add_argument("--reference-band", default="r", help="band whose magnitude is a feature (default r)")
-    t.add_argument("--flag-policy", default="drop", choices=["drop", "impute", "mask"], help="flagged bands")
-    t.add_argument("--uvj-preset", default="williams09", help="UVJ preset for the default quiescent label")
+    t.add_argument(
+        "--bands", help="comma-separated bands for colours (default: the schema's bands)"
+    )
+    t.add_argument(
+        "--reference-band", default="r", help="band whose magnitude is a feature (default r)"
+    )
+    t.add_argument(
+        "--flag-policy", default="drop", choices=["drop", "impute", "mask"], help="flagged bands"
+    )
+    t.add_argument(
+        "--uvj-preset", default="williams09", help="UVJ preset for the default quiescent label"
+    )
     t.add_argument("--seed", type=int, default=0, help="model seed")
     t.add_argument("--split-seed", type=int, default=42, help="seed of the train/validation split")
     t.add_argument("--out", required=True, help="model folder to write")
     t.set_defaults(func=cmd_train)
 
     q = sub.add_parser("predict", help="add photo-z and P(quiescent) columns to a catalogue")
-    q.add_argument("--model", required=True, action="append", help="model folder (repeat for several)")
+    q.add_argument(
+        "--model", required=True, action="append", help="model folder (repeat for several)"
+    )
     q.add_argument("--catalog", required=True, help="catalogue to predict")
     q.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
     q.add_argument("--out", required=True, help="value-added catalogue (.fits or .parquet)")
     q.add_argument("--partition-rows", type=int, default=500_000, help="rows read at a time")
     q.add_argument("--pdf-zmin", type=float, default=0.0, help="PDF grid start")
     q.add_argument("--pdf-zmax", type=float, default=1.0, help="PDF grid end")
-    q.add_argument("--pdf-nz", type=int, default=101, help="PDF grid points (0 = mixture parameters only)")
-    q.add_argument("--no-restframe", dest="restframe", action="store_false", help="skip rest-frame UVJ")
+    q.add_argument(
+        "--pdf-nz", type=int, default=101, help="PDF grid points (0 = mixture parameters only)"
+    )
+    q.add_argument(
+        "--no-restframe", dest="restframe", action="store_false", help="skip rest-frame UVJ"
+    )
     q.add_argument("--uvj-preset", default="williams09", help="UVJ preset for the label column")
     q.set_defaults(func=cmd_predict)
 
-    e = sub.add_parser("evaluate", help="metrics of a value-added catalogue against its truth columns")
+    e = sub.add_parser(
+        "evaluate", help="metrics of a value-added catalogue against its truth columns"
+    )
     e.add_argument("--catalog", required=True, help="value-added catalogue written by photcat")
     e.add_argument("--json", action="store_true", help="print every metric as JSON")
     e.set_defaults(func=cmd_evaluate)
@@ -414,6 +529,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--catalog", required=True, help="value-added catalogue written by photcat")
     rp.add_argument("--out", required=True, help="report folder")
     rp.set_defaults(func=cmd_report)
+
+    sc = sub.add_parser(
+        "scheduler", help="start the central Luigi scheduler (luigid) for scheduled runs"
+    )
+    sc.add_argument(
+        "--out", default="photcat-output", help="output folder holding luigid's state and logs"
+    )
+    sc.add_argument(
+        "--address", default="127.0.0.1", help="address to bind (default 127.0.0.1 only)"
+    )
+    sc.add_argument("--port", type=int, default=8082, help="port (default 8082)")
+    sc.set_defaults(func=cmd_scheduler)
 
     m = sub.add_parser("models", help="list the model names")
     m.set_defaults(func=cmd_models)

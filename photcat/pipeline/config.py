@@ -54,7 +54,9 @@ def task_classes() -> dict[str, type]:
     return {
         c.get_task_family(): c
         for c in vars(tasks).values()
-        if isinstance(c, type) and issubclass(c, luigi.Task) and c.__module__ == tasks.__name__
+        if isinstance(c, type)
+        and issubclass(c, luigi.Task)
+        and c.__module__ == tasks.__name__
         and not c.__name__.startswith("_")
     }
 

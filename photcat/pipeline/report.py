@@ -22,6 +22,7 @@ from photcat.models.predictions import MixturePrediction
 
 MAG_BINS = (14.0, 16.0, 16.5, 17.0, 17.5, 18.0, 19.0, 21.0, 25.0)
 Z_BINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.0, 2.0)
+MIN_BIN_COUNT = 20  # bins with fewer objects are left out of the binned plot
 
 
 def evaluation_rows(table: pd.DataFrame) -> np.ndarray:
@@ -57,7 +58,10 @@ def catalog_metrics(table: pd.DataFrame, arrays: dict[str, np.ndarray]) -> dict[
         at_spec = ~_flag(table, "uvj_at_photoz")
         ok = sel & (y >= 0) & np.isfinite(p) & at_spec
         if ok.any():
-            out["quiescent"] = {"rows": int(ok.sum()), **M.classifier_metrics(y[ok].astype(float), p[ok])}
+            out["quiescent"] = {
+                "rows": int(ok.sum()),
+                **M.classifier_metrics(y[ok].astype(float), p[ok]),
+            }
     return out
 
 
@@ -107,7 +111,9 @@ def make_figures(
         pm = metrics.get("photoz", {})
         fig, ax = plt.subplots(figsize=(5.2, 5))
         hi = float(np.nanpercentile(np.concatenate([z[ok], zp[ok]]), 99.5)) * 1.1 if ok.any() else 1
-        ax.hexbin(z[ok], zp[ok], gridsize=60, extent=(0, hi, 0, hi), bins="log", cmap="viridis", mincnt=1)
+        ax.hexbin(
+            z[ok], zp[ok], gridsize=60, extent=(0, hi, 0, hi), bins="log", cmap="viridis", mincnt=1
+        )
         xx = np.linspace(0, hi, 10)
         ax.plot(xx, xx, "w-", lw=1)
         for s in (+1, -1):
@@ -119,29 +125,54 @@ def make_figures(
             ylim=(0, hi),
             title=f"σ_NMAD = {pm.get('sigma_nmad', np.nan):.4f}, outliers = {pm.get('outlier_fraction', np.nan):.2%}",
         )
-        figs.append((_save(fig, folder / "photoz_scatter.png"), "Photo-z against spectroscopic redshift (test split); dashed: |Δz|/(1+z) = 0.15."))
+        figs.append(
+            (
+                _save(fig, folder / "photoz_scatter.png"),
+                "Photo-z against spectroscopic redshift (test split); dashed: |Δz|/(1+z) = 0.15.",
+            )
+        )
 
-        w, mu, sd = arrays["photoz_weights"][ok], arrays["photoz_means"][ok], arrays["photoz_stds"][ok]
+        w, mu, sd = (
+            arrays["photoz_weights"][ok],
+            arrays["photoz_means"][ok],
+            arrays["photoz_stds"][ok],
+        )
         pit = M.pit(MixturePrediction(w, mu, sd), z[ok]) if ok.any() else np.array([])
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
         ax.hist(pit, bins=20, range=(0, 1), density=True, color="tab:blue", alpha=0.8)
         ax.axhline(1.0, color="k", ls="--", lw=1)
-        ax.set(xlabel="PIT = CDF(z_spec)", ylabel="density", title=f"PIT (KS = {pm.get('pit_ks', np.nan):.3f})")
-        figs.append((_save(fig, folder / "pit.png"), "Probability integral transform: flat when the PDFs are calibrated."))
+        ax.set(
+            xlabel="PIT = CDF(z_spec)",
+            ylabel="density",
+            title=f"PIT (KS = {pm.get('pit_ks', np.nan):.3f})",
+        )
+        figs.append(
+            (
+                _save(fig, folder / "pit.png"),
+                "Probability integral transform: flat when the PDFs are calibrated.",
+            )
+        )
 
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         for ax, key, xlabel in (
             (axes[0], "by_magnitude", f"{pm.get('by_magnitude_band', 'mag_r')} [AB mag]"),
             (axes[1], "by_redshift", "spectroscopic redshift"),
         ):
-            rows = [r for r in pm.get(key, []) if r.get("count", 0) > 0]
+            rows = [r for r in pm.get(key, []) if r.get("count", 0) >= MIN_BIN_COUNT]
             if rows:
                 centres = [(r["lo"] + r["hi"]) / 2 for r in rows]
                 ax.plot(centres, [r["sigma_nmad"] for r in rows], "o-", label="σ_NMAD")
-                ax.plot(centres, [r["outlier_fraction"] for r in rows], "s--", label="outlier fraction")
+                ax.plot(
+                    centres, [r["outlier_fraction"] for r in rows], "s--", label="outlier fraction"
+                )
             ax.set(xlabel=xlabel, ylabel="value (dimensionless)")
             ax.legend()
-        figs.append((_save(fig, folder / "photoz_binned.png"), "σ_NMAD and outlier fraction in bins of magnitude and redshift."))
+        figs.append(
+            (
+                _save(fig, folder / "photoz_binned.png"),
+                f"σ_NMAD and outlier fraction in bins of magnitude and redshift (bins with ≥ {MIN_BIN_COUNT} objects).",
+            )
+        )
 
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
         bins = np.linspace(0, hi, 40)
@@ -153,7 +184,12 @@ def make_figures(
             ax.plot(zg, stack, lw=1.2, label="stacked PDF")
         ax.set(xlabel="redshift", ylabel="n(z) (normalised)")
         ax.legend()
-        figs.append((_save(fig, folder / "nz.png"), "Redshift distribution: truth, point estimates and stacked PDFs."))
+        figs.append(
+            (
+                _save(fig, folder / "nz.png"),
+                "Redshift distribution: truth, point estimates and stacked PDFs.",
+            )
+        )
 
     if "uv" in table and "p_quiescent" in table:
         from photcat.features.plots import plot_uvj
@@ -161,8 +197,15 @@ def make_figures(
         uv, vj, p = (table[c].to_numpy(float) for c in ("uv", "vj", "p_quiescent"))
         ok = np.isfinite(uv) & np.isfinite(vj) & np.isfinite(p)
         zmed = float(np.nanmedian(table["uvj_z"].to_numpy(float)[ok])) if ok.any() else 0.1
-        fig = plot_uvj(uv[ok], vj[ok], z=zmed, color=p[ok], color_label="P(quiescent)", preset=uvj_preset)
-        figs.append((_save(fig, folder / "uvj.png"), f"Rest-frame UVJ plane coloured by P(quiescent); {uvj_preset} boundary at z = {zmed:.2f}."))
+        fig = plot_uvj(
+            uv[ok], vj[ok], z=zmed, color=p[ok], color_label="P(quiescent)", preset=uvj_preset
+        )
+        figs.append(
+            (
+                _save(fig, folder / "uvj.png"),
+                f"Rest-frame UVJ plane coloured by P(quiescent); {uvj_preset} boundary at z = {zmed:.2f}.",
+            )
+        )
 
     rel = metrics.get("quiescent", {}).get("reliability")
     if rel:
@@ -171,8 +214,18 @@ def make_figures(
         obs = np.asarray(rel["observed_fraction"], float)
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.plot(pred, obs, "o-")
-        ax.set(xlabel="predicted P(quiescent)", ylabel="observed quiescent fraction (UVJ label)", xlim=(0, 1), ylim=(0, 1))
-        figs.append((_save(fig, folder / "reliability.png"), "Reliability of P(quiescent) against the UVJ label (test split)."))
+        ax.set(
+            xlabel="predicted P(quiescent)",
+            ylabel="observed quiescent fraction (UVJ label)",
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
+        figs.append(
+            (
+                _save(fig, folder / "reliability.png"),
+                "Reliability of P(quiescent) against the UVJ label (test split).",
+            )
+        )
     return figs
 
 
@@ -205,8 +258,14 @@ def make_report(
 def headline(metrics: dict) -> dict[str, float]:
     """The few numbers printed at the end of a run."""
     pz, q = metrics.get("photoz", {}), metrics.get("quiescent", {})
-    keys = {"sigma_nmad": pz, "outlier_fraction": pz, "sigma_rms": pz, "bias_mean": pz,
-            "coverage_68": pz, "pit_ks": pz}
+    keys = {
+        "sigma_nmad": pz,
+        "outlier_fraction": pz,
+        "sigma_rms": pz,
+        "bias_mean": pz,
+        "coverage_68": pz,
+        "pit_ks": pz,
+    }
     out = {f"photoz_{k}": float(src[k]) for k, src in keys.items() if k in src}
     for k in ("accuracy", "roc_auc", "brier"):
         if q.get(k) is not None:
@@ -221,7 +280,12 @@ def _html(catalog: Path, table: pd.DataFrame, metrics: dict, figs, meta: dict) -
         f'<figure><img src="{html.escape(f)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}</figcaption></figure>'
         for f, c in figs
     )
-    prov = html.escape(json.dumps({k: meta.get(k) for k in ("photcat_version", "input_sha256", "schema", "pdf_grid")}, indent=1))
+    prov = html.escape(
+        json.dumps(
+            {k: meta.get(k) for k in ("photcat_version", "input_sha256", "schema", "pdf_grid")},
+            indent=1,
+        )
+    )
     n_eval = metrics.get("photoz", {}).get("rows", 0)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>photcat report: {html.escape(catalog.name)}</title>

@@ -44,8 +44,14 @@ def ingest(
                 table = pa.Table.from_pandas(part.table, preserve_index=False)
                 if writer is None:
                     meta, bands, required = part.meta, part.bands, part.required_bands
-                    md = {b"photcat": json.dumps({**meta, "provenance": provenance}, default=str).encode()}
-                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata(md), compression="zstd")
+                    md = {
+                        b"photcat": json.dumps(
+                            {**meta, "provenance": provenance}, default=str
+                        ).encode()
+                    }
+                    writer = pq.ParquetWriter(
+                        tmp, table.schema.with_metadata(md), compression="zstd"
+                    )
                     report = part.report
                 else:
                     try:
@@ -127,7 +133,11 @@ def train_and_save(
         "feature_max": X.max(axis=0).tolist(),
     }
     save_model(
-        fitted.model, out_dir, feature_spec=fitted.spec.to_dict(), metrics=fitted.metrics, config=config
+        fitted.model,
+        out_dir,
+        feature_spec=fitted.spec.to_dict(),
+        metrics=fitted.metrics,
+        config=config,
     )
     return {**config, "validation_metrics": fitted.metrics}
 
@@ -167,7 +177,11 @@ def evaluate_saved(model_dir: Path, trainset_path: Path) -> dict:
     ts = pd.read_parquet(trainset_path)
     label = (lm.model.manifest_.get("config") or {}).get("label")
     metrics = training.evaluate_split(lm.model, lm.spec, ts, lm.target, "test", label=label)
-    return {"target": lm.target, "model": (lm.model.manifest_.get("config") or {}).get("model"), **metrics}
+    return {
+        "target": lm.target,
+        "model": (lm.model.manifest_.get("config") or {}).get("model"),
+        **metrics,
+    }
 
 
 def predict_partition(
@@ -195,13 +209,19 @@ def predict_partition(
     table = pf.read_row_group(index).to_pandas()
     models = [load(d) for d in model_dirs]
     zgrid = vac.pdf_grid(*grid) if grid and grid[2] > 0 else None
-    cols, arrays = vac.predict_columns(table, models, grid=zgrid, restframe=restframe, uvj_preset=uvj_preset)
+    cols, arrays = vac.predict_columns(
+        table, models, grid=zgrid, restframe=restframe, uvj_preset=uvj_preset
+    )
     overlap = [c for c in cols.columns if c in table.columns]
     table = table.drop(columns=overlap)  # a re-predicted catalogue replaces old predictions
     if splits is not None:
         ts = pd.read_parquet(splits, columns=["object_id", "split"])
         cols["split"] = (
-            table["object_id"].map(ts.set_index("object_id")["split"]).fillna("").astype(str).to_numpy()
+            table["object_id"]
+            .map(ts.set_index("object_id")["split"])
+            .fillna("")
+            .astype(str)
+            .to_numpy()
         )
     meta = {
         **provenance,

@@ -97,7 +97,9 @@ class IngestCatalog(PhotcatTask):
 
     def output(self):
         stem = resolve_catalog(self.catalog).name.split(".")[0]
-        return luigi.LocalTarget(str(self.root / "ingest" / f"{stem}-{self.signature()}" / "report.json"))
+        return luigi.LocalTarget(
+            str(self.root / "ingest" / f"{stem}-{self.signature()}" / "report.json")
+        )
 
     def parquet_path(self) -> Path:
         return Path(self.output().path).with_name("canonical.parquet")
@@ -217,12 +219,16 @@ class EvaluateModel(TrainModel):
     def run(self):
         from photcat.pipeline.stages import evaluate_saved
 
-        metrics = evaluate_saved(Path(self.input()["model"].path), Path(self.input()["trainset"].path))
+        metrics = evaluate_saved(
+            Path(self.input()["model"].path), Path(self.input()["trainset"].path)
+        )
         write_json(self.output().path, {**metrics, "provenance": self.provenance()})
 
 
 class _PredictParams(TrainingSet):
-    target_catalog = luigi.Parameter(default="", description="catalogue to predict; empty = --catalog")
+    target_catalog = luigi.Parameter(
+        default="", description="catalogue to predict; empty = --catalog"
+    )
     target_schema = luigi.Parameter(default="", description="its schema; empty = --schema")
     photoz_model = luigi.Parameter(default="normal-committee")
     photoz_params = luigi.DictParameter(default={})
@@ -243,9 +249,17 @@ class _PredictParams(TrainingSet):
 
     def model_tasks(self) -> list[TrainModel]:
         return [
-            self.clone(TrainModel, target="photoz", model=self.photoz_model, model_params=self.photoz_params),
             self.clone(
-                TrainModel, target="quiescent", model=self.quiescent_model, model_params=self.quiescent_params
+                TrainModel,
+                target="photoz",
+                model=self.photoz_model,
+                model_params=self.photoz_params,
+            ),
+            self.clone(
+                TrainModel,
+                target="quiescent",
+                model=self.quiescent_model,
+                model_params=self.quiescent_params,
             ),
         ]
 
@@ -275,7 +289,9 @@ class PredictPartition(_PredictParams):
 
     def signature(self) -> str:
         # the partition number is in the file name: all partitions share one folder
-        params = {k: v for k, v in self.to_str_params(only_significant=True).items() if k != "index"}
+        params = {
+            k: v for k, v in self.to_str_params(only_significant=True).items() if k != "index"
+        }
         blob = json.dumps([self.get_task_family(), params, self.signature_inputs()], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -367,5 +383,3 @@ class RunPipeline(Report):
 
     def run(self):  # everything happens in the required tasks
         pass
-
-

@@ -97,7 +97,10 @@ def predict_columns(
             p = np.full(n, np.nan)
             if idx.size:
                 p[idx] = np.concatenate(
-                    [lm.model.predict(feats.X[idx[s : s + batch]]).p for s in range(0, idx.size, batch)]
+                    [
+                        lm.model.predict(feats.X[idx[s : s + batch]]).p
+                        for s in range(0, idx.size, batch)
+                    ]
                 )
             cols["p_quiescent"] = p
     if restframe:
