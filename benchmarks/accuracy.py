@@ -197,7 +197,17 @@ def load_boss(rng_seed: int) -> dict:
 # --------------------------------------------------------------------------- photo-z models
 
 
-def photoz_models(quick: bool, seed: int) -> dict:
+def nn_settings(quick: bool, n_fit: int) -> dict:
+    """Network training overrides: the networks' own defaults, except a batch size scaled with
+    the training-set size (64 below 8000 rows, else 256: about 60 steps per epoch either way)
+    and, with --quick, fewer epochs."""
+    kw = {"batch_size": 64 if n_fit < 8000 else 256}
+    if quick:
+        kw |= {"epochs": 60, "patience": 10}
+    return kw
+
+
+def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
     from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
     from sklearn.neighbors import KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
@@ -210,13 +220,12 @@ def photoz_models(quick: bool, seed: int) -> dict:
         SklearnMLPCommittee,
     )
 
-    ep = 120 if quick else 400
     models = {}
     try:
         from photcat.models.committee import Committee
         from photcat.models.networks import MixtureMLP, NormalMLP
 
-        nn_kw = {"epochs": ep, "patience": 20 if quick else 40, "batch_size": 128}
+        nn_kw = nn_settings(quick, n_fit)
         models["photcat_normal_committee5"] = (
             "photcat",
             lambda: Committee(NormalMLP(**nn_kw), n_members=5, seed=seed),
@@ -262,7 +271,7 @@ def run_photoz(data: dict, quick: bool, seed: int, only: set[str] | None) -> dic
     yt = data["y_test"]
     trivial = np.full(yt.size, np.median(data["y"]))
     out["trivial_median"] = {"kind": "trivial", "metrics": metrics.point_metrics(trivial, yt)}
-    for name, (kind, factory) in photoz_models(quick, seed).items():
+    for name, (kind, factory) in photoz_models(quick, seed, len(data["y"])).items():
         if only and name not in only:
             continue
         if kind == "error":
@@ -321,7 +330,7 @@ def _params(model) -> dict:
 # --------------------------------------------------------------------------- classifiers
 
 
-def classifier_models(quick: bool, seed: int) -> dict:
+def classifier_models(quick: bool, seed: int, n_fit: int) -> dict:
     from photcat.models.classical import (
         GradientBoostingQuiescent,
         LogisticQuiescent,
@@ -332,13 +341,8 @@ def classifier_models(quick: bool, seed: int) -> dict:
     try:
         from photcat.models.networks import BernoulliMLP
 
-        ep = 100 if quick else 300
-        models["photcat_bernoulli_mlp"] = (
-            "photcat",
-            lambda: BernoulliMLP(
-                epochs=ep, patience=15 if quick else 30, batch_size=256, seed=seed
-            ),
-        )
+        nn_kw = nn_settings(quick, n_fit)
+        models["photcat_bernoulli_mlp"] = ("photcat", lambda: BernoulliMLP(seed=seed, **nn_kw))
     except ImportError as exc:
         models["photcat_bernoulli_mlp"] = ("error", str(exc))
     models |= {
@@ -361,7 +365,7 @@ def run_classifiers(data: dict, quick: bool, seed: int, only: set[str] | None) -
     from photcat.models import metrics
 
     out = {}
-    for name, (kind, factory) in classifier_models(quick, seed).items():
+    for name, (kind, factory) in classifier_models(quick, seed, len(data["y"])).items():
         if only and name not in only:
             continue
         if kind == "error":
@@ -508,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="BLAS/OpenMP threads for scikit-learn (1 avoids oversubscription on a "
                          "shared 2-core machine; random forests use n_jobs=2 regardless)")  # fmt: skip
     args = ap.parse_args(argv)
+    # threadpoolctl only limits libraries already loaded: load scikit-learn's OpenMP/BLAS first
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.neighbors  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=args.threads):

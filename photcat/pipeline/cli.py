@@ -70,6 +70,7 @@ RUN_OPTIONS = {
     "schema": ("schema", str, "schema preset (sdss, annz, annz2, canonical) or JSON mapping"),
     "target_catalog": ("target_catalog", str, "catalogue to predict (default: --catalog)"),
     "target_schema": ("target_schema", str, "schema of --target-catalog (default: --schema)"),
+    "target_folder": ("target_folder", str, "predict every catalogue file in this folder (batch run)"),
     "out": ("output_dir", str, "output folder (default: ./photcat-output)"),
     "partition_rows": ("partition_rows", int, "rows per prediction partition"),
     "photoz_model": ("photoz_model", str, "photo-z model name (see `photcat models`)"),
@@ -118,13 +119,16 @@ def preflight(task) -> None:
                     f"model {model!r} is a {registry.model_task(model)} model, not {target}"
                 )
         preset(task.uvj_preset)
-        probes = []
-        for cat, schema in (
-            (task.catalog, task.schema),
-            (task.target_catalog or task.catalog, task.target_schema or task.schema),
-        ):
-            probes.append(_probe(resolve_catalog(cat), schema_value(schema)))
-        for probe, what in zip(probes, ("--catalog", "--target-catalog"), strict=True):
+        targets = [task.target_catalog or task.catalog]
+        if getattr(task, "target_folder", None):
+            from photcat.pipeline.tasks import folder_catalogs
+
+            if not Path(task.target_folder).is_dir():
+                raise UsageError(f"--target-folder {task.target_folder} is not a folder")
+            targets = [str(p) for p in folder_catalogs(task.target_folder, task.pattern)]
+        probes = [_probe(resolve_catalog(task.catalog), schema_value(task.schema))]
+        probes += [_probe(resolve_catalog(t), schema_value(task.target_schema or task.schema)) for t in targets]
+        for probe, what in zip(probes, ["--catalog", *(["target"] * len(targets))], strict=True):
             lacking = [b for b in task.bands if b not in probe.bands]
             if lacking:
                 raise UsageError(
@@ -143,12 +147,13 @@ def cmd_run(args) -> int:
     import luigi.retcodes
 
     from photcat.pipeline.config import use_config
-    from photcat.pipeline.tasks import RunPipeline
+    from photcat.pipeline.tasks import PredictFolder, RunPipeline
 
     if args.config:
         use_config(args.config)
+    kwargs = _run_kwargs(args)
     try:
-        task = RunPipeline(**_run_kwargs(args))
+        task = PredictFolder(**kwargs) if "target_folder" in kwargs else RunPipeline(**kwargs)
     except (luigi.parameter.ParameterException, ValueError, TypeError) as exc:
         raise UsageError(f"bad pipeline parameter: {exc}") from exc
     preflight(task)
@@ -172,6 +177,10 @@ def cmd_run(args) -> int:
             file=sys.stderr,
         )
         return code
+    if isinstance(task, PredictFolder):
+        for target in task.output():
+            print(f"value-added catalogue: {target.path}")
+        return 0
     report_dir = Path(task.output().path).parent
     vac = task.requires().requires()["catalog"].output().path
     metrics = json.loads((report_dir / "metrics.json").read_text())

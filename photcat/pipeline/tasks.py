@@ -372,6 +372,43 @@ class Report(AssembleCatalog):
         )
 
 
+CATALOG_SUFFIXES = (".fits", ".fit", ".fits.gz", ".csv", ".csv.gz", ".parquet", ".pq", ".h5", ".hdf5")
+
+
+def folder_catalogs(folder: str | Path, pattern: str = "*") -> list[Path]:
+    """Catalogue files in ``folder`` (sorted, non-recursive), skipping hidden and temporary files."""
+    files = [
+        p
+        for p in sorted(Path(folder).glob(pattern))
+        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(CATALOG_SUFFIXES)
+    ]
+    return files
+
+
+class PredictFolder(_PredictParams):
+    """Value-added catalogues for every catalogue file in a folder: a scheduled batch run.
+
+    Each file is its own chain of tasks (ingest, predict partitions, assemble), so files that
+    already have a value-added catalogue are skipped and a nightly run only processes new ones.
+    """
+
+    target_folder = luigi.Parameter(description="folder of catalogue partitions to predict")
+    pattern = luigi.Parameter(default="*", description="glob of files to take from the folder")
+    output_format = AssembleCatalog.output_format
+
+    def requires(self):
+        return [
+            self.clone(AssembleCatalog, target_catalog=str(p))
+            for p in folder_catalogs(self.target_folder, self.pattern)
+        ]
+
+    def output(self):
+        return [r.output() for r in self.requires()]
+
+    def run(self):  # everything happens in the required tasks
+        pass
+
+
 class RunPipeline(Report):
     """The whole pipeline: ingest, train, evaluate, predict every partition, assemble, report."""
 
