@@ -494,6 +494,44 @@ def load_gst(seed: int, preset: str) -> dict:
     }  # fmt: skip
 
 
+# --------------------------------------------------------------------------- tables
+
+PHOTOZ_COLUMNS = ("sigma_rms", "sigma_nmad", "sigma_68", "bias_mean", "bias_median",
+                  "outlier_fraction", "pit_ks", "coverage_68", "coverage_95", "crps")  # fmt: skip
+CLASSIFIER_COLUMNS = ("accuracy", "roc_auc", "brier", "log_loss")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}"
+    return str(v)
+
+
+def markdown_tables(result: dict) -> str:
+    """Markdown tables (one per data set) of every model's metrics and training time."""
+    lines = []
+    for ds, entry in result.get("datasets", {}).items():
+        lines.append(f"\n### {ds}\n")
+        if "models" not in entry:
+            lines.append(f"not run: {entry.get('skipped') or entry.get('error')}")
+            continue
+        photoz = entry.get("task") == "photoz"
+        cols = PHOTOZ_COLUMNS if photoz else (*CLASSIFIER_COLUMNS, "ece")
+        lines.append("| model | " + " | ".join(cols) + " | train s |")
+        lines.append("|---" * (len(cols) + 2) + "|")
+        for name, rec in entry["models"].items():
+            if "metrics" not in rec:
+                lines.append(f"| {name} | error: {rec.get('error')} |")
+                continue
+            m = rec["metrics"]
+            vals = [m.get(c) if c != "ece" else m["reliability"]["ece"] for c in cols]
+            t = rec.get("train_seconds")
+            lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in vals) + f" | {_fmt(t)} |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -508,10 +546,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="zfourge label: 'hubble' (1/(3 t_H(z))) or a log sSFR number such as -10")  # fmt: skip
     ap.add_argument("--gst-preset", default="williams09", help="UVJ preset for the gst label")
     ap.add_argument("--output", type=Path, default=RESULTS)
+    ap.add_argument("--table", type=Path, metavar="JSON",
+                    help="only print Markdown tables of an existing results file and exit")  # fmt: skip
     ap.add_argument("--threads", type=int, default=1,
                     help="BLAS/OpenMP threads for scikit-learn (1 avoids oversubscription on a "
                          "shared 2-core machine; random forests use n_jobs=2 regardless)")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.table is not None:
+        print(markdown_tables(json.loads(args.table.read_text())))
+        return 0
     # threadpoolctl only limits libraries already loaded: load scikit-learn's OpenMP/BLAS first
     import sklearn.ensemble  # noqa: F401
     import sklearn.neighbors  # noqa: F401
@@ -603,6 +646,7 @@ def _run(args, argv) -> int:
     result["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     write_json_atomic(_clean_nan(result), args.output)
     log(f"wrote {args.output} ({result['total_seconds']:.0f} s)")
+    print(markdown_tables(result))
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import pandas as pd
 from photcat import __version__
 from photcat.catalogs.formats import file_sha256
 from photcat.catalogs.io_atomic import write_json
+from photcat.pipeline import integrity
+
+log = logging.getLogger("photcat")
 
 PARTS_DIGITS = 5
 
@@ -84,6 +88,30 @@ class PhotcatTask(luigi.Task):
     def root(self) -> Path:
         return Path(self.output_dir)
 
+    # --- integrity: a target is complete when it exists and matches its seal
+    def produced(self) -> list[Path]:
+        """Every file or folder this task writes (default: its outputs)."""
+        return [Path(t.path) for t in luigi.task.flatten(self.output())]
+
+    def seal_path(self) -> Path:
+        first = self.produced()[0]
+        return first.with_name(first.name + ".seal.json")
+
+    def complete(self) -> bool:
+        paths = self.produced()
+        if not all(p.exists() for p in paths):
+            return False
+        problem = integrity.check(paths, self.seal_path())
+        if problem is None:
+            return True
+        log.warning("photcat: %s is not intact (%s): rebuilding it", paths[0], problem)
+        integrity.discard(paths, self.seal_path())
+        return False
+
+    def on_success(self):
+        integrity.seal(self.produced(), self.seal_path())
+        return super().on_success()
+
 
 class IngestCatalog(PhotcatTask):
     """Read any supported catalogue into a canonical Parquet file, one row group per partition."""
@@ -103,6 +131,9 @@ class IngestCatalog(PhotcatTask):
 
     def parquet_path(self) -> Path:
         return Path(self.output().path).with_name("canonical.parquet")
+
+    def produced(self) -> list[Path]:
+        return [Path(self.output().path), self.parquet_path()]
 
     def run(self):
         from photcat.pipeline.stages import ingest
@@ -359,6 +390,9 @@ class Report(AssembleCatalog):
     def output(self):
         return luigi.LocalTarget(str(self.root / "report" / self.signature() / "index.html"))
 
+    def produced(self) -> list[Path]:
+        return [Path(self.output().path).parent]  # the page, its figures and metrics.json
+
     def run(self):
         from photcat.pipeline.report import make_report
 
@@ -405,6 +439,12 @@ class PredictFolder(_PredictParams):
     def output(self):
         return [r.output() for r in self.requires()]
 
+    def complete(self) -> bool:
+        return all(r.complete() for r in self.requires())
+
+    def on_success(self):
+        return None
+
     def run(self):  # everything happens in the required tasks
         pass
 
@@ -417,6 +457,12 @@ class RunPipeline(Report):
 
     def output(self):
         return self.requires().output()
+
+    def complete(self) -> bool:
+        return self.requires().complete()
+
+    def on_success(self):
+        return None
 
     def run(self):  # everything happens in the required tasks
         pass
