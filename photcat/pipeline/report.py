@@ -22,6 +22,7 @@ from photcat.models.predictions import MixturePrediction
 
 MAG_BINS = (14.0, 16.0, 16.5, 17.0, 17.5, 18.0, 19.0, 21.0, 25.0)
 Z_BINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.0, 2.0)
+WIDE = {"photoz_binned.png"}  # figures shown at full page width
 MIN_BIN_COUNT = 20  # bins with fewer objects are left out of the binned plot
 
 
@@ -182,7 +183,7 @@ def make_figures(
             zg = np.linspace(*grid[:2], int(grid[2]))
             stack = np.nanmean(arrays["photoz_pdf"][ok], axis=0)
             ax.plot(zg, stack, lw=1.2, label="stacked PDF")
-        ax.set(xlabel="redshift", ylabel="n(z) (normalised)")
+        ax.set(xlabel="redshift", ylabel="n(z) (normalised)", xlim=(0, hi))
         ax.legend()
         figs.append(
             (
@@ -277,7 +278,8 @@ def _html(catalog: Path, table: pd.DataFrame, metrics: dict, figs, meta: dict) -
     head = headline(metrics)
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in head.items())
     pictures = "".join(
-        f'<figure><img src="{html.escape(f)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}</figcaption></figure>'
+        f'<figure class="{"wide" if f in WIDE else ""}"><img src="{html.escape(f)}" alt="{html.escape(c)}">'
+        f"<figcaption>{html.escape(c)}</figcaption></figure>"
         for f, c in figs
     )
     prov = html.escape(
@@ -292,6 +294,7 @@ def _html(catalog: Path, table: pd.DataFrame, metrics: dict, figs, meta: dict) -
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:4px 10px}}
 figure{{display:inline-block;margin:10px;vertical-align:top;max-width:520px}}img{{max-width:100%}}
+figure.wide{{max-width:1060px}}
 figcaption{{font-size:0.9em;color:#555}}pre{{background:#f6f6f6;padding:8px}}</style></head>
 <body><h1>photcat value-added catalogue</h1>
 <p>Catalogue: <code>{html.escape(str(catalog))}</code> &mdash; {len(table):,} rows;

@@ -1,0 +1,30 @@
+"""The README's first lines are the two commands, and its Python example runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():
+    text = README.read_text()
+    block = re.search(r"```bash\n(.*?)```", text, re.S).group(1).strip().splitlines()
+    assert len(block) == 2
+    assert block[0].endswith("photcat run") and "pytest" in block[1]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert block[1] in ci
+
+
+def test_python_example_runs(tmp_path, monkeypatch):
+    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    # same code, with a fast model so the test stays quick
+    code = code.replace('registry.build("normal-committee")', 'registry.build("knn")')
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert np.array_equal(scope["same"].predict(scope["f"].X[scope["ok"]]).mean(), scope["pdf"].mean())
+    assert np.median(np.abs(scope["z50"] - scope["c"].table["z_spec"].to_numpy()[scope["ok"]])) < 0.03
