@@ -24,9 +24,9 @@ def test_annz_train_counts_match_raw_file():
     c = cat.read(path, "annz")
     assert len(c.table) == raw.shape[0] == 5000
     mags, errs, z = raw[:, :5], raw[:, 5:10], raw[:, 10]
-    bad = (mags > 35) | (errs > 5) | (errs < 0)
+    bad = (mags > 31) | (errs > 5) | (errs < 0)
     for k, b in enumerate("ugriz"):
-        assert c.report.band_flags[b]["faint_or_absurd_mag"] == int((mags[:, k] > 35).sum())
+        assert c.report.band_flags[b]["faint_or_absurd_mag"] == int((mags[:, k] > 31).sum())
         assert c.report.band_flags[b]["error_above_5mag"] == int((errs[:, k] > 5).sum())
     assert c.report.rows_usable_prediction == int((~bad.any(axis=1)).sum())
     assert c.report.rows_unusable_prediction == 3  # PROVENANCE: placeholder-like magnitudes
@@ -38,9 +38,14 @@ def test_annz_train_counts_match_raw_file():
     _counts_add_up(c.report)
 
 
-def test_annz_valid_is_clean():
-    c = cat.read(shared_path("annz_sdss", "sdss.ugriz.valid"), "annz")
-    assert c.report.rows_in == 1000 and c.report.rows_usable_training == 1000
+def test_annz_valid_placeholder_magnitudes_are_flagged():
+    path = shared_path("annz_sdss", "sdss.ugriz.valid")
+    raw = np.loadtxt(path)
+    c = cat.read(path, "annz")
+    assert c.report.rows_in == 1000
+    placeholder = (raw[:, :5] > 31).any(axis=1)  # g = 33.1 and 32.2 mag with tiny errors
+    assert placeholder.sum() == 2
+    assert c.report.rows_usable_training == 1000 - int(placeholder.sum())
 
 
 def test_boss_counts_match_raw_file():
@@ -55,6 +60,7 @@ def test_boss_counts_match_raw_file():
     assert c.report.band_flags["u"]["error_above_5mag"] == 4674
     assert c.report.z_flags["z_negative"] == int((raw["Z"] < 0).sum())
     usable = (raw[[f"MAGERR_{b}" for b in "UGRIZ"]].to_numpy() <= 5).all(axis=1)
+    usable &= (raw[[f"MAG_{b}" for b in "UGRIZ"]].to_numpy() <= 31).all(axis=1)
     assert c.report.rows_usable_prediction == int(usable.sum())
     assert c.report.rows_usable_training == int((usable & (raw["Z"] >= 0)).sum())
     assert np.isnan(c.table["z_spec"].to_numpy()[raw["Z"].to_numpy() < 0]).all()

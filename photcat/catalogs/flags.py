@@ -12,7 +12,7 @@ import numpy as np
 MISSING = 1 << 0  # NaN, empty, or a "no data" value (e.g. 2MASS 0)
 NONFINITE = 1 << 1  # +/- inf
 SENTINEL = 1 << 2  # -9999, -99, 99, 999 style placeholders
-FAINT = 1 << 3  # magnitude beyond the physical limit (> 35 mag) or < -5 mag
+FAINT = 1 << 3  # magnitude fainter than MAG_MAX or brighter than MAG_MIN
 NONPOSITIVE_FLUX = 1 << 4  # flux <= 0 (flux-form inputs)
 ERR_HUGE = 1 << 5  # magnitude error > 5 mag
 ERR_NEGATIVE = 1 << 6  # negative error (or non-positive inverse variance)
@@ -42,7 +42,9 @@ Z_REASONS: dict[str, int] = {
 }
 
 SENTINEL_VALUES: tuple[float, ...] = (-9999.0, -999.0, -99.0, 99.0, 999.0, 9999.0)
-MAG_MAX = 35.0
+# No catalogue reaches 31 AB mag (the deepest HST fields stop near 30): fainter values are
+# placeholders, like the g = 32-36 mag, error 0.001 rows of the ANNz SDSS example files.
+MAG_MAX = 31.0
 MAG_MIN = -5.0
 ERR_MAX = 5.0
 

@@ -2,29 +2,21 @@
 
 A target counts as done only when its seal exists and matches. A crash after the output's
 rename but before the seal leaves no seal, so the task runs again; a file truncated or
-edited afterwards fails the check, is removed and rebuilt, and the log says so. The check is
+edited afterwards fails the check and is rebuilt (replaced atomically), and the log says so. The check is
 cheap when size and mtime match the seal; otherwise the content hash decides.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
 from pathlib import Path
 
+from photcat.catalogs.formats import file_sha256
 from photcat.catalogs.io_atomic import write_json
 
 log = logging.getLogger("photcat")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -42,7 +34,7 @@ def seal(paths: list[Path], seal_path: Path) -> None:
         record[str(f.relative_to(seal_path.parent))] = {
             "size": st.st_size,
             "mtime_ns": st.st_mtime_ns,
-            "sha256": _sha256(f),
+            "sha256": file_sha256(f),
         }
     write_json(seal_path, {"files": record})
 
@@ -62,7 +54,7 @@ def check(paths: list[Path], seal_path: Path) -> str | None:
         st, want = f.stat(), record[rel]
         if st.st_size != want["size"]:
             return f"{rel} has {st.st_size} bytes, the seal says {want['size']}"
-        if st.st_mtime_ns != want["mtime_ns"] and _sha256(f) != want["sha256"]:
+        if st.st_mtime_ns != want["mtime_ns"] and file_sha256(f) != want["sha256"]:
             return f"{rel} content differs from its seal (sha256)"
     return None
 
