@@ -32,7 +32,10 @@ def annz(shared_data):
 
 def test_normal_committee_on_annz_is_calibrated_and_beats_members(annz):
     Xt, zt, Xv, zv = annz
-    com = Committee(NormalMLP(epochs=15, patience=None), n_members=3, seed=10).fit(Xt, zt)
+    fast = NormalMLP(
+        hidden_layers=(32, 32), batch_size=64, learning_rate=3e-3, epochs=15, patience=None
+    )
+    com = Committee(fast, n_members=3, seed=10).fit(Xt, zt)
     assert [m.seed for m in com.members_] == [10, 11, 12]
     pred = com.predict(Xv)
     assert pred.n_components == 3

@@ -124,7 +124,9 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_normal_mlp_beats_trivial_predictor(annz):
-    m = NormalMLP(epochs=25, patience=10, seed=3).fit(annz["Xt"][:3000], annz["zt"][:3000])
+    m = NormalMLP(
+        hidden_layers=(32, 32), batch_size=64, learning_rate=3e-3, epochs=25, patience=10, seed=3
+    ).fit(annz["Xt"][:3000], annz["zt"][:3000])
     pred = m.predict(annz["Xv"])
     rms = sigma_rms(pred.mean(), annz["zv"])
     trivial = sigma_rms(np.full_like(annz["zv"], annz["zt"].mean()), annz["zv"])  # = std(z)
@@ -191,9 +193,9 @@ def test_same_seed_same_predictions(annz):
 
 
 def test_bernoulli_mlp_beats_majority_class():
-    X, y = noisy_rule(3000, 0)
+    X, y = noisy_rule(2500, 0)
     Xv, yv = noisy_rule(2000, 1)
-    m = BernoulliMLP(epochs=30, patience=10, seed=0).fit(X, y)
+    m = BernoulliMLP(epochs=20, patience=10, seed=0).fit(X, y)
     p = m.predict(Xv)
     acc = float(np.mean(p.label() == yv))
     majority = max(yv.mean(), 1 - yv.mean())
@@ -216,9 +218,10 @@ def test_mixture_mlp_captures_bimodality():
         y = x[:, 0] * rng.choice([-1.0, 1.0], size=n) + 0.05 * rng.normal(size=n)
         return x, y
 
-    X, y = data(3000)
+    X, y = data(2000)
     Xv, yv = data(1000)
-    kw = {"hidden_layers": (16, 16), "epochs": 40, "patience": 10, "seed": 0}
+    kw = {"hidden_layers": (16, 16), "epochs": 20, "patience": 10, "seed": 0}
+    kw |= {"batch_size": 64, "learning_rate": 3e-3}
     mix = MixtureMLP(n_components=2, **kw).fit(X, y, validation=(Xv, yv))
     nor = NormalMLP(**kw).fit(X, y, validation=(Xv, yv))
     # validation NLL (nats/object, scaled units): mixture far better than a single Normal
@@ -236,7 +239,7 @@ def test_mixture_mlp_captures_bimodality():
 
 def test_bayesian_variant_widens_out_of_distribution(annz):
     """Weight uncertainty: the spread between weight draws grows away from the training data."""
-    kw = {"hidden_layers": (16, 16), "epochs": 20, "patience": None, "seed": 0}
+    kw = {"hidden_layers": (16, 16), "epochs": 20, "patience": None, "seed": 0, "batch_size": 64}
     bay = NormalMLP(bayesian=True, n_weight_samples=30, learning_rate=1e-2, **kw)
     bay.fit(annz["Xt"][:3000], annz["zt"][:3000])
     Xin = annz["Xv"]
@@ -247,9 +250,9 @@ def test_bayesian_variant_widens_out_of_distribution(annz):
     assert np.array_equal(pin.means, bay.predict(Xin).means)  # seeded draws: reproducible
     epi_in = np.median(pin.means.std(axis=1))
     epi_ood = np.median(pood.means.std(axis=1))
-    assert epi_ood > 2.0 * epi_in, (epi_in, epi_ood)
+    assert epi_ood > 1.6 * epi_in, (epi_in, epi_ood)  # measured here: 2.2x
     # Bayesian total std on OOD inputs >= the plain network's
-    det = NormalMLP(**kw).fit(annz["Xt"][:3000], annz["zt"][:3000])
+    det = NormalMLP(learning_rate=3e-3, **kw).fit(annz["Xt"][:3000], annz["zt"][:3000])
     assert np.median(pood.std()) >= np.median(det.predict(Xood).std())
     # and it still predicts: beats the trivial predictor in distribution
     assert sigma_rms(pin.mean(), annz["zv"]) < 0.6 * annz["zv"].std()
@@ -257,7 +260,7 @@ def test_bayesian_variant_widens_out_of_distribution(annz):
 
 def test_bayesian_classifier_averages_draws():
     X, y = noisy_rule(2000, 3)
-    m = BernoulliMLP(bayesian=True, n_weight_samples=10, epochs=15, seed=0).fit(X, y)
+    m = BernoulliMLP(bayesian=True, n_weight_samples=10, epochs=10, seed=0).fit(X, y)
     p = m.predict(X).p
     assert np.all((p > 0) & (p < 1))
     assert np.mean(m.predict(X).label() == y) > 0.75

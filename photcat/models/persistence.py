@@ -60,6 +60,7 @@ _VERSIONED_PACKAGES = (
     "scikit-learn",
     "tensorflow",
     "tensorflow-probability",
+    "tf-keras",
     "keras",
     "skops",
 )
