@@ -313,53 +313,34 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import pandas as pd
-
-    from photcat.catalogs import iter_read, read_columns, write
+    """Stream the catalogue partition by partition through the models (photcat.pipeline.stream)."""
     from photcat.features.columns import ColumnSpec
-    from photcat.pipeline import stages, vac
+    from photcat.pipeline import stages, stream
 
     models = [stages.load(Path(m)) for m in args.model]
     column_mode = any(isinstance(m.spec, ColumnSpec) for m in models)
-    grid = None if args.pdf_nz == 0 else vac.pdf_grid(args.pdf_zmin, args.pdf_zmax, args.pdf_nz)
-    frames, arrays, meta = [], {}, {}
-    if column_mode:
-        parts = [read_columns(args.catalog)]
-    else:
-        parts = (
-            p.table
-            for p in iter_read(
-                args.catalog, _schema_arg(args.schema), rows=args.partition_rows, keep_columns=True
-            )
-        )
-    done = 0
-    for table in parts:
-        cols, arr = vac.predict_columns(
-            table,
-            models,
-            grid=grid,
-            restframe=args.restframe and not column_mode,
-            uvj_preset=args.uvj_preset,
-        )
-        frames.append(
-            pd.concat([table.drop(columns=[c for c in cols if c in table]), cols], axis=1)
-        )
-        for k, v in arr.items():
-            arrays.setdefault(k, []).append(v)
-        done += len(table)
-        log.info("predicted %d rows", done)
-    import numpy as np
-
-    out_table = pd.concat(frames, ignore_index=True)
-    meta = {
-        "command": "photcat predict",
-        "argv": sys.argv[1:],
-        "models": [str(m) for m in args.model],
-        "pdf_grid": None if grid is None else [args.pdf_zmin, args.pdf_zmax, args.pdf_nz],
-        "flag_photcat_bits": vac.FLAG_BITS,
-    }
-    write(out_table, args.out, arrays={k: np.concatenate(v) for k, v in arrays.items()}, meta=meta)
-    print(f"value-added catalogue: {args.out} ({len(out_table):,} rows)")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.partition_rows < 1:
+        raise UsageError(f"--partition-rows must be at least 1, got {args.partition_rows}")
+    manifest = stream.predict_catalog(
+        args.catalog,
+        args.model,
+        args.out,
+        schema=None if column_mode else _schema_arg(args.schema),
+        partition_rows=args.partition_rows,
+        grid=None if args.pdf_nz == 0 else (args.pdf_zmin, args.pdf_zmax, args.pdf_nz),
+        restframe=args.restframe and not column_mode,
+        uvj_preset=args.uvj_preset,
+        workers=args.workers,
+        dask_scheduler=args.dask_scheduler,
+        provenance={"command": "photcat predict", "argv": sys.argv[1:]},
+    )
+    n_parts = len(manifest["partitions"])
+    print(
+        f"value-added catalogue: {args.out} ({manifest['rows']:,} rows, {n_parts} partition(s); "
+        f"manifest {stream.manifest_path(args.out)})"
+    )
     return 0
 
 
@@ -508,14 +489,37 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="model folder to write")
     t.set_defaults(func=cmd_train)
 
-    q = sub.add_parser("predict", help="add photo-z and P(quiescent) columns to a catalogue")
+    q = sub.add_parser(
+        "predict",
+        help="add photo-z and P(quiescent) columns to a catalogue, partition by partition",
+    )
     q.add_argument(
         "--model", required=True, action="append", help="model folder (repeat for several)"
     )
-    q.add_argument("--catalog", required=True, help="catalogue to predict")
+    q.add_argument(
+        "--catalog",
+        required=True,
+        help="catalogue to predict: a file, a folder of Parquet files, or a HATS catalogue",
+    )
     q.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
-    q.add_argument("--out", required=True, help="value-added catalogue (.fits or .parquet)")
-    q.add_argument("--partition-rows", type=int, default=500_000, help="rows read at a time")
+    q.add_argument(
+        "--out",
+        required=True,
+        help="value-added catalogue: FOLDER (Parquet part files + manifest.json; HATS input "
+        "keeps its HEALPix layout), file.parquet (streamed), or file.fits (held in memory)",
+    )
+    q.add_argument(
+        "--partition-rows", type=int, default=500_000, help="rows per partition (default 500000)"
+    )
+    q.add_argument(
+        "--workers", type=int, default=1, help="local processes predicting partitions (default 1)"
+    )
+    q.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="predict on a Dask cluster, e.g. tcp://10.0.0.5:8786 (model folders and output "
+        "must be on a file system every worker sees)",
+    )
     q.add_argument("--pdf-zmin", type=float, default=0.0, help="PDF grid start")
     q.add_argument("--pdf-zmax", type=float, default=1.0, help="PDF grid end")
     q.add_argument(

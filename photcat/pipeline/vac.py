@@ -6,7 +6,7 @@ Every input row is kept. A row that cannot be predicted keeps NaN values and say
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,13 +34,29 @@ FLAG_BITS: dict[str, int] = {
 
 @dataclass
 class LoadedModel:
-    """A fitted estimator with the feature specification and training ranges it was saved with."""
+    """A fitted estimator with the feature specification and training ranges it was saved with.
+
+    ``forward`` is the compiled numpy forward pass of a network (committee), made on first use
+    (see :func:`predictor`); classical models predict through their own ``predict``.
+    """
 
     target: str
     model: Any
     spec: FeatureSpec
     feature_min: np.ndarray
     feature_max: np.ndarray
+    forward: Any = field(default=None, repr=False, compare=False)
+    _compiled: bool = field(default=False, repr=False, compare=False)
+
+
+def predictor(lm: LoadedModel):
+    """The fastest exact predictor of a loaded model: its compiled forward pass or the model."""
+    if not lm._compiled:
+        from photcat.models.forward import compile_forward
+
+        lm.forward = compile_forward(lm.model)
+        lm._compiled = True
+    return lm.forward if lm.forward is not None else lm.model
 
 
 def pdf_grid(zmin: float, zmax: float, nz: int) -> np.ndarray:
@@ -57,7 +73,18 @@ def predict_columns(
     uvj_preset: str = "williams09",
     batch: int = 262_144,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Prediction columns (aligned with ``table``) and 2-D array columns for one partition."""
+    """Prediction columns (aligned with ``table``) and 2-D array columns for one partition.
+
+    Networks run through their compiled float32 forward pass (:mod:`photcat.models.forward`)
+    with BLAS on one thread; the PDF column is computed and stored in float32.
+    """
+    from photcat.models.forward import single_thread_blas
+
+    with single_thread_blas():
+        return _predict_columns(table, models, grid, restframe, uvj_preset, batch)
+
+
+def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     n = len(table)
     flag = np.zeros(n, dtype=np.uint16)
     cols: dict[str, np.ndarray] = {}
@@ -74,7 +101,7 @@ def predict_columns(
         idx = np.flatnonzero(ok)
         if lm.target == "photoz":
             flag[~ok] |= PHOTOZ_NOT_PREDICTED
-            pred = _predict_batched(lm.model, feats.X[idx], batch)
+            pred = _predict_batched(predictor(lm), feats.X[idx], batch)
             k = pred.n_components if pred is not None else 1
             w, mu, sd = (np.full((n, k), np.nan) for _ in range(3))
             names = ("photoz_mean", "photoz_std", "photoz_q16", "photoz_q50", "photoz_q84")
@@ -87,7 +114,7 @@ def predict_columns(
                 out["photoz_q16"][idx], out["photoz_q50"][idx], out["photoz_q84"][idx] = q.T
                 if grid is not None:
                     pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
-                    pdf[idx] = pred.pdf_grid(grid).astype(np.float32)
+                    pdf[idx] = pred.pdf_grid(grid, dtype=np.float32)
                     arrays["photoz_pdf"] = pdf
             cols.update(out)
             arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
@@ -98,7 +125,7 @@ def predict_columns(
             if idx.size:
                 p[idx] = np.concatenate(
                     [
-                        lm.model.predict(feats.X[idx[s : s + batch]]).p
+                        predictor(lm).predict(feats.X[idx[s : s + batch]]).p
                         for s in range(0, idx.size, batch)
                     ]
                 )

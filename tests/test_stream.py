@@ -1,0 +1,256 @@
+"""Streaming, partitioned prediction (photcat.pipeline.stream) and the compiled forward pass.
+
+Models: a KNN photo-z and a logistic quiescent classifier (no TensorFlow) fitted on the
+shipped SDSS sample, saved as model folders; the quiescent label is the u−r ≥ 2.22 colour cut
+(Strateva et al. 2001), so no rest-frame fit is needed. The forward-pass tests train tiny
+Keras networks for a few epochs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import photcat.catalogs as cat
+from photcat.catalogs.writer import read_with_arrays
+from photcat.features.spec import FeatureSpec
+from photcat.pipeline import stream
+from photcat.pipeline.stages import train_and_save
+from photcat.pipeline.training import assign_splits
+
+BANDS = ("u", "g", "r", "i", "z")
+GRID = (0.0, 1.0, 21)
+
+
+def canonical_sample() -> pd.DataFrame:
+    """The shipped SDSS+2MASS sample in canonical form (10,000 rows)."""
+    return cat.sample("sdss-gst").table
+
+
+def train_models(folder: Path) -> list[Path]:
+    """KNN photo-z and logistic quiescent model folders, fitted on the shipped sample."""
+    t = canonical_sample()
+    t = t[t["flag_zspec"].to_numpy() == 0].reset_index(drop=True).iloc[:4000].copy()
+    t["split"] = assign_splits(len(t), (0.8, 0.2), 1)
+    t["red"] = ((t["mag_u"] - t["mag_r"]) >= 2.22).astype(float)
+    spec = FeatureSpec(bands=BANDS, reference_band="r", flag_policy="drop")
+    out = []
+    for target, model, label in (("photoz", "knn", None), ("quiescent", "logistic", "red")):
+        d = folder / f"{target}-{model}"
+        train_and_save(
+            t,
+            d,
+            target=target,
+            model=model,
+            params={},
+            spec=spec,
+            seed=0,
+            provenance={"test": "stream"},
+            label=label,
+        )
+        out.append(d)
+    return out
+
+
+def write_parquet_dataset(folder: Path, table: pd.DataFrame, files: int, row_group: int) -> Path:
+    """``table`` split over ``files`` Parquet files of ``row_group``-row row groups."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, piece in enumerate(np.array_split(np.arange(len(table)), files)):
+        pq.write_table(
+            pa.Table.from_pandas(table.iloc[piece], preserve_index=False),
+            folder / f"chunk-{k:02d}.parquet",
+            row_group_size=row_group,
+        )
+    return folder
+
+
+def read_folder(out: Path) -> tuple[pd.DataFrame, dict]:
+    """A folder output read back in manifest order: (1-D columns, 2-D array columns)."""
+    manifest = stream.read_manifest(out)
+    frames, arrays = [], {}
+    for e in manifest["partitions"]:
+        df, arr, _ = read_with_arrays(out / e["file"])
+        frames.append(df)
+        for k, v in arr.items():
+            arrays.setdefault(k, []).append(v)
+    return pd.concat(frames, ignore_index=True), {k: np.concatenate(v) for k, v in arrays.items()}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> list[Path]:
+    return train_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """The sample as a Parquet dataset: 3 files of 1,000-row row groups (canonical columns)."""
+    return write_parquet_dataset(
+        tmp_path_factory.mktemp("data") / "cat", canonical_sample(), 3, 1000
+    )
+
+
+def test_manifest_counts_every_object_once(models, dataset, tmp_path):
+    out = tmp_path / "vac"
+    m = stream.predict_catalog(
+        dataset, models, out, schema="canonical", partition_rows=2500, grid=GRID
+    )
+    n_in = sum(pq.ParquetFile(f).metadata.num_rows for f in dataset.glob("*.parquet"))
+    parts = m["partitions"]
+    # 3 files of 3334/3333/3333 rows, partitions of >= 2500 rows never split a row group
+    assert len(parts) == 6 and m["rows"] == n_in == 10_000
+    assert sum(e["rows"] for e in parts) == n_in
+    assert [e["row_offset"] for e in parts] == list(
+        np.cumsum([0] + [e["rows"] for e in parts])[:-1]
+    )
+    stream.verify(out)  # every part present, its row count and SHA-256 as listed
+    table, arrays = read_folder(out)
+    ids = table["object_id"].to_numpy()
+    expected = canonical_sample()["object_id"].to_numpy()
+    np.testing.assert_array_equal(ids, expected)  # every object once, in input order
+    assert arrays["photoz_pdf"].shape == (n_in, GRID[2])
+    ok = (table["flag_photcat"].to_numpy() & 1) == 0
+    assert ok.mean() > 0.9 and np.isfinite(table["photoz_q50"].to_numpy()[ok]).all()
+    # a corrupted part is caught
+    first = out / parts[0]["file"]
+    first.write_bytes(first.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(cat.CatalogError, match="checksum"):
+        stream.verify(out)
+
+
+def test_partitioned_equals_single_file_and_fits(models, dataset, tmp_path):
+    folder = tmp_path / "vac"
+    stream.predict_catalog(
+        dataset, models, folder, schema="canonical", partition_rows=2000, grid=GRID
+    )
+    one = tmp_path / "vac.parquet"
+    m1 = stream.predict_catalog(
+        dataset, models, one, schema="canonical", partition_rows=10**9, grid=GRID
+    )
+    assert len(m1["partitions"]) == 3  # a partition never spans two files
+    fits = tmp_path / "vac.fits"
+    stream.predict_catalog(
+        dataset, models, fits, schema="canonical", partition_rows=1500, grid=GRID
+    )
+    a, arr_a = read_folder(folder)
+    b, arr_b, meta_b = read_with_arrays(one)
+    c, arr_c, _ = read_with_arrays(fits)
+    pd.testing.assert_frame_equal(a, b)
+    for k in arr_a:
+        np.testing.assert_array_equal(arr_a[k], arr_b[k])
+        np.testing.assert_array_equal(arr_a[k], arr_c[k])
+    for col in ("object_id", "photoz_mean", "photoz_q50", "p_quiescent", "flag_photcat"):
+        np.testing.assert_array_equal(a[col].to_numpy(), c[col].to_numpy())
+    # a rerun with other partitions replaces the parts: no leftover file from the first run
+    m = stream.predict_catalog(
+        dataset, models, folder, schema="canonical", partition_rows=10**9, grid=GRID
+    )
+    assert sorted(p.name for p in folder.glob("*.parquet")) == [e["file"] for e in m["partitions"]]
+    pd.testing.assert_frame_equal(read_folder(folder)[0], a)
+    assert meta_b["pdf_grid"] == list(GRID) and json.loads(stream.manifest_path(one).read_text())[
+        "sha256"
+    ] == stream._sha256(one)
+
+
+def test_fits_row_ranges_equal_whole_file(models, tmp_path):
+    src = cat.sample_path("sdss-gst")
+    whole = stream.predict_catalog(src, models, tmp_path / "a", partition_rows=10**6, grid=GRID)
+    parts = stream.predict_catalog(src, models, tmp_path / "b", partition_rows=3000, grid=GRID)
+    assert len(whole["partitions"]) == 1 and len(parts["partitions"]) == 4
+    assert [e["row_range"] for e in parts["partitions"]][-1] == [9000, 10000]
+    a, arr_a = read_folder(tmp_path / "a")
+    b, arr_b = read_folder(tmp_path / "b")
+    pd.testing.assert_frame_equal(a, b)
+    np.testing.assert_array_equal(arr_a["photoz_pdf"], arr_b["photoz_pdf"])
+
+
+def test_local_processes_give_identical_parts(models, dataset, tmp_path):
+    m1 = stream.predict_catalog(
+        dataset, models, tmp_path / "one", schema="canonical", partition_rows=3000, grid=GRID
+    )
+    m2 = stream.predict_catalog(
+        dataset,
+        models,
+        tmp_path / "two",
+        schema="canonical",
+        partition_rows=3000,
+        grid=GRID,
+        workers=2,
+    )
+    assert [e["sha256"] for e in m1["partitions"]] == [e["sha256"] for e in m2["partitions"]]
+
+
+def test_unpartitionable_input_is_read_in_order(models, tmp_path):
+    csv = tmp_path / "cat.csv"
+    canonical_sample().iloc[:2500].to_csv(csv, index=False)
+    m = stream.predict_catalog(csv, models, tmp_path / "o", schema="canonical", partition_rows=1000)
+    assert [e["rows"] for e in m["partitions"]] == [1000, 1000, 500]
+    t, _ = read_folder(tmp_path / "o")
+    np.testing.assert_array_equal(t["object_id"], canonical_sample()["object_id"][:2500])
+
+
+# ---------------------------------------------------------------------------- forward pass
+
+
+@pytest.fixture(scope="module")
+def annz_xy():
+    t = canonical_sample()
+    t = t[t["flag_zspec"].to_numpy() == 0].reset_index(drop=True)
+    f = FeatureSpec(bands=BANDS, reference_band="r").build(t)
+    X, z = f.X[f.usable], t["z_spec"].to_numpy()[f.usable]
+    return X, z, ((t["mag_u"] - t["mag_r"]).to_numpy()[f.usable] >= 2.22).astype(float)
+
+
+def test_forward_pass_equals_keras(annz_xy):
+    from photcat.models.committee import Committee
+    from photcat.models.forward import compile_forward
+    from photcat.models.networks import BernoulliMLP, MixtureMLP, NormalMLP
+
+    X, z, red = annz_xy
+    small = {"hidden_layers": (12, 8), "epochs": 3, "batch_size": 256, "patience": None}
+    nets = [
+        Committee(NormalMLP(**small), n_members=2).fit(X[:2000], z[:2000]),
+        MixtureMLP(n_components=2, activation="relu", **small).fit(X[:2000], z[:2000]),
+        Committee(BernoulliMLP(**small), n_members=2).fit(X[:2000], red[:2000]),
+    ]
+    Xt = X[2000:]
+    for est in nets:
+        fw = compile_forward(est)
+        assert fw is not None
+        members = getattr(est, "members_", [est])
+        for net, member in zip(fw.networks, members, strict=True):
+            keras_raw = member.keras_raw_outputs(Xt)  # model(Z, training=False)
+            np.testing.assert_allclose(net.raw(net.inputs(Xt)), keras_raw, rtol=1e-6, atol=1e-6)
+        mine, theirs = fw.predict(Xt), est.predict(Xt)
+        if hasattr(mine, "p"):
+            np.testing.assert_allclose(mine.p, theirs.p, rtol=1e-5, atol=1e-7)
+        else:
+            for a, b in zip(mine.astuple(), theirs.astuple(), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    bayes = NormalMLP(bayesian=True, **small).fit(X[:500], z[:500])
+    assert compile_forward(bayes) is None  # weight sampling: the estimator predicts itself
+
+
+def test_mixture_quantiles_solve_the_cdf():
+    from photcat.models.predictions import MixturePrediction
+
+    rng = np.random.default_rng(3)
+    n, k = 4000, 5
+    m = rng.normal(0.4, 0.1, (n, k))
+    m[:500, 0] += 1.0  # well-separated modes: Newton alone would oscillate
+    p = MixturePrediction(rng.random((n, k)), m, rng.uniform(0.003, 0.1, (n, k)))
+    levels = np.array([0.01, 0.15865, 0.5, 0.84135, 0.99])
+    q = p.quantile(levels, tol=1e-7)
+    for j, level in enumerate(levels):
+        lo, hi = p.cdf(q[:, j] - 1e-7), p.cdf(q[:, j] + 1e-7)
+        assert np.all((lo <= level + 1e-12) & (hi >= level - 1e-12))
+    assert np.all(np.diff(q, axis=1) >= 0)
+    one = MixturePrediction.normal(np.array([0.3]), np.array([0.1]))
+    np.testing.assert_allclose(one.quantile([0.15865525393145707, 0.5]), [[0.2, 0.3]], atol=1e-12)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        p.quantile(1.0)
