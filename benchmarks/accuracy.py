@@ -71,6 +71,7 @@ def write_json_atomic(obj: dict, path: Path) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -402,18 +403,23 @@ def load_zfourge(seed: int, ssfr_threshold) -> dict:
     from photcat.features import ssfr_label
 
     path = SHARED / "zfourge_uvj" / "zfourge_v3.4_restframe_uvj.csv.gz"
-    d = pd.read_csv(path, usecols=["field", "id", "z", "nfilt_fit", "UV", "VJ", "lssfr"])
+    d = pd.read_csv(path, usecols=["field", "id", "z", "nfilt_fit", "UV", "VJ", "lssfr", "lmass"])
+    # lssfr = -99 with a valid mass is FAST's zero-SFR fit: log sSFR = -inf (quiescent), as in
+    # benchmarks/uvj_agreement.py; lmass <= 0 marks a failed FAST fit (excluded)
+    zero_sfr = (d["lmass"] > 0) & (d["lssfr"] <= -90)
     reasons = {
         "nfilt_fit_below_5": ~(d["nfilt_fit"] >= 5),
         "z_not_finite_or_nonpositive": ~(np.isfinite(d["z"]) & (d["z"] > 0)),
         "UV_or_VJ_not_finite": ~(np.isfinite(d["UV"]) & np.isfinite(d["VJ"])),
-        "lssfr_sentinel_-99": d["lssfr"] == -99,
+        "fast_fit_failed_lmass_le_0": ~(d["lmass"] > 0),
     }
     bad = np.zeros(len(d), bool)
     for v in reasons.values():
         bad |= v.to_numpy()
+    n_zero_sfr_used = int((zero_sfr & ~bad).sum())
     d = d[~bad].reset_index(drop=True)
-    lab = ssfr_label(d["lssfr"].to_numpy(), d["z"].to_numpy(), threshold=ssfr_threshold)
+    log_ssfr = np.where(d["lssfr"] <= -90, -np.inf, d["lssfr"].to_numpy(dtype=float))
+    lab = ssfr_label(log_ssfr, d["z"].to_numpy(), threshold=ssfr_threshold)
     y = lab.quiescent.astype(int)
     X = d[["UV", "VJ", "z"]].to_numpy(dtype=np.float64)
     a, b, c = _split3(len(y), seed)
@@ -422,11 +428,13 @@ def load_zfourge(seed: int, ssfr_threshold) -> dict:
         "uv_test": X[c, 0], "vj_test": X[c, 1], "z_test": X[c, 2],
         "feature_names": ["UV", "VJ", "z"],
         "label": f"quiescent when FAST log sSFR < threshold={ssfr_threshold!r} "
-                 "('hubble' = log10 1/(3 t_H(z)), Planck18)",
+                 "('hubble' = log10 1/(3 t_H(z)), t_H = 1/H(z), Planck18); FAST zero-SFR fits "
+                 "(lssfr = -99) count as quiescent",
         "split": {"method": f"default_rng({seed}) permutation 60/20/20 fit/validation/test",
                   "n_fit": int(a.size), "n_val": int(b.size), "n_test": int(c.size)},
         "exclusions": {"rows_in": int(len(bad)), "rows_used": int((~bad).sum()),
-                       "by_reason": {k: int(v.sum()) for k, v in reasons.items()}},
+                       "by_reason": {k: int(v.sum()) for k, v in reasons.items()},
+                       "zero_sfr_fits_kept_as_quiescent": n_zero_sfr_used},
     }  # fmt: skip
 
 
@@ -644,6 +652,7 @@ def _run(args, argv) -> int:
         write_json_atomic(_clean_nan(result), args.output)  # partial results survive a crash
     result["total_seconds"] = time.perf_counter() - t_all
     result["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result["machine"]["load_average_at_end"] = list(os.getloadavg())
     write_json_atomic(_clean_nan(result), args.output)
     log(f"wrote {args.output} ({result['total_seconds']:.0f} s)")
     print(markdown_tables(result))

@@ -232,7 +232,7 @@ def reliability_table(y, p, n_bins: int = 10) -> dict:
     (``None`` in empty bins) and ``ece`` = count-weighted mean |observed - predicted|.
     """
     yy, pp = _labels_probs(y, p)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    edges = np.round(np.linspace(0.0, 1.0, n_bins + 1), 12)
     idx = np.clip(np.digitize(pp, edges) - 1, 0, n_bins - 1)
     count = np.bincount(idx, minlength=n_bins)
     sum_p = np.bincount(idx, weights=pp, minlength=n_bins)
