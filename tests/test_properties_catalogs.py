@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.table import Table
-import warnings
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -241,12 +239,24 @@ def test_fits_bad_values_property(case):
         _check(case, _write(case, Path(d), "fits"), "fits")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "fits"])
+def test_identifiers_with_a_gap_keep_their_values(tmp_path, fmt):
+    """An ID column with a missing value: still one row each, ``"1"`` not ``"1.0"``."""
+    df = _good_frame(3)
+    df["ID"] = [1.0, np.nan, 3.0]
+    path = _write(Case(df, {}, np.ones(3, bool), None, None), tmp_path, fmt)
+    c = cat.read(path, "annz2")
+    assert c.table["object_id"].tolist() == ["1", "", "3"]
+
+
 # ---------------------------------------------------------------------------- schemas
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    bands=st.lists(st.sampled_from(["u", "g", "r", "q", "x1", "ü", "i", "z"]), min_size=1, max_size=4)
+    bands=st.lists(
+        st.sampled_from(["u", "g", "r", "q", "x1", "ü", "i", "z"]), min_size=1, max_size=4
+    )
 )
 def test_unknown_band_in_a_schema_is_named(bands):
     spec = {"bands": bands, "mag": "MAG_{B}", "magerr": "MAGERR_{B}"}
@@ -266,10 +276,20 @@ def test_unknown_band_in_a_schema_is_named(bands):
 
 def test_non_ascii_column_names_are_matched_and_named(tmp_path):
     """A schema whose columns have non-ASCII names: read works; a missing one is named."""
-    spec = {"bands": ["g", "r"], "mag": "hélligkeit_{b}", "magerr": "fehler_{b}", "z": "rotverschiebung_λ"}
+    spec = {
+        "bands": ["g", "r"],
+        "mag": "hélligkeit_{b}",
+        "magerr": "fehler_{b}",
+        "z": "rotverschiebung_λ",
+    }
     df = pd.DataFrame(
-        {"hélligkeit_g": [20.0, 99.0], "fehler_g": [0.1, 0.1], "hélligkeit_r": [19.0, 19.5],
-         "fehler_r": [0.1, -1.0], "rotverschiebung_λ": [0.1, 0.2]}
+        {
+            "hélligkeit_g": [20.0, 99.0],
+            "fehler_g": [0.1, 0.1],
+            "hélligkeit_r": [19.0, 19.5],
+            "fehler_r": [0.1, -1.0],
+            "rotverschiebung_λ": [0.1, 0.2],
+        }
     )
     p = tmp_path / "ü.parquet"
     df.to_parquet(p)
@@ -439,11 +459,11 @@ def _read_only_bind(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     ok = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
     if ok.returncode != 0:
-        pytest.skip(f"cannot bind-mount (needs root with CAP_SYS_ADMIN): {ok.stderr.decode()[:200]}")
-    try:
-        ro = subprocess.run(
-            ["mount", "-o", "remount,ro,bind", str(folder)], capture_output=True
+        pytest.skip(
+            f"cannot bind-mount (needs root with CAP_SYS_ADMIN): {ok.stderr.decode()[:200]}"
         )
+    try:
+        ro = subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], capture_output=True)
         if ro.returncode != 0:
             pytest.skip(f"cannot remount read-only: {ro.stderr.decode()[:200]}")
         yield folder

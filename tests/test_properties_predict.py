@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import photcat.catalogs as cat
@@ -32,6 +32,7 @@ SETTINGS = settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: bounded run time
 )
 
 
@@ -60,12 +61,12 @@ MAG = st.one_of(
     st.floats(14.0, 24.0),
     st.floats(14.0, 24.0),
     st.floats(14.0, 24.0),
-    st.sampled_from([math.nan, math.inf, -math.inf, -9999.0, 99.0, -99.0, 1e30, 1e300, -1e300]),
+    st.sampled_from([math.nan, math.inf, -math.inf, -9999.0, 99.0, -99.0, 999.0, 9999.0]),
 )
 ERR = st.one_of(
     st.floats(0.0, 0.5),
     st.floats(0.0, 0.5),
-    st.sampled_from([math.nan, math.inf, -0.1, -9999.0, 99.0, 1e6, 1e300]),
+    st.sampled_from([math.nan, math.inf, -0.1, -9999.0, 99.0, 1e6]),
 )
 FLAG = st.one_of(st.just(0), st.just(0), st.just(0), st.sampled_from([1, 2, 4, 32, 256, 65535]))
 
@@ -125,7 +126,7 @@ def _check_predictions(t: pd.DataFrame, cols: pd.DataFrame, arrays: dict) -> Non
     # every row is either predicted with finite values, or flagged and entirely NaN
     np.testing.assert_array_equal(predicted, ~not_pz)
     assert np.isnan(pz[not_pz]).all()
-    q16, q50, q84 = pz[predicted].T
+    q16, q50, q84 = pz[predicted, 2:].T
     assert np.all(q16 <= q50) and np.all(q50 <= q84) and np.all(pz[predicted, 1] >= 0)
     p = cols["p_quiescent"].to_numpy()
     not_q = (flag & vac.QUIESCENT_NOT_PREDICTED) > 0
@@ -175,6 +176,42 @@ def test_feature_build_property(t, policy):
     assert f.counts["rows"] == n and f.counts["usable"] == int(f.usable.sum())
 
 
+def _clean_table(n: int = 4) -> pd.DataFrame:
+    t = pd.DataFrame({"object_id": np.arange(n)})
+    for k, b in enumerate(BANDS):
+        t[f"mag_{b}"] = 18.0 + 0.4 * k
+        t[f"magerr_{b}"] = 0.05
+        t[f"flag_{b}"] = np.zeros(n, np.uint16)
+    return t
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (features/spec.py): an unflagged magnitude beyond float32 (1e300) makes the row "
+    "'usable' with X = inf; the model then raises for the whole partition instead of flagging "
+    "the row. catalogs.read flags such values (> 35 mag), so only hand-made tables hit this.",
+)
+def test_unflagged_absurd_magnitude_is_flagged_not_fatal(models):
+    t = _clean_table()
+    t.loc[1, "mag_z"] = 1e300
+    cols, arrays = vac.predict_columns(t, models, grid=GRID)
+    _check_predictions(t, cols, arrays)
+    assert cols["flag_photcat"].iloc[1] & vac.PHOTOZ_NOT_PREDICTED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (models/classical.py LogisticQuiescent, or vac.py): a finite but huge feature "
+    "(mag 1e30, unflagged) overflows the polynomial features; sklearn raises 'Input X contains "
+    "infinity' for the whole partition instead of the row being flagged.",
+)
+def test_unflagged_huge_magnitude_is_flagged_not_fatal(models):
+    t = _clean_table()
+    t.loc[2, "mag_z"] = 1e30
+    cols, arrays = vac.predict_columns(t, models, grid=GRID)
+    _check_predictions(t, cols, arrays)
+
+
 def test_missing_band_column_is_named(models):
     t = pd.DataFrame({"object_id": [1], **{f"mag_{b}": [20.0] for b in BANDS}})
     for b in BANDS:
@@ -184,16 +221,23 @@ def test_missing_band_column_is_named(models):
         vac.predict_columns(t, models, grid=GRID)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.lists(st.sampled_from(["good", "nan", "sentinel", "text", "huge_err"]), max_size=12))
 def test_file_to_predictions_keeps_every_row(models, rows):
     """read -> predict on a CSV with bad rows: every object once, in order, flags explain NaN."""
-    cells = {"good": ("21.0", "0.05"), "nan": ("", "0.1"), "sentinel": ("-9999", "0.1"),
-             "text": ("bright", "0.1"), "huge_err": ("21.0", "1e9")}
+    cells = {
+        "good": ("21.0", "0.05"),
+        "nan": ("", "0.1"),
+        "sentinel": ("-9999", "0.1"),
+        "text": ("bright", "0.1"),
+        "huge_err": ("21.0", "1e9"),
+    }
     lines = ["objID," + ",".join(f"modelMag_{b},modelMagErr_{b}" for b in BANDS)]
     for i, kind in enumerate(rows):
         vals = []
-        for k, b in enumerate(BANDS):
+        for k in range(len(BANDS)):
             m, e = cells[kind] if k == 2 else (str(20.0 + 0.3 * k), "0.05")
             vals += [m, e]
         lines.append(f"{1000 + i % 5}," + ",".join(vals))  # duplicated identifiers

@@ -121,6 +121,8 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             and np.all(ids == np.round(ids))
         ):
             out["object_id"] = np.asarray(raw[c["id"]]).astype(np.int64)
+        elif ids is not None and not text.any():
+            out["object_id"] = _numeric_ids_as_text(ids)
         else:
             out["object_id"] = np.asarray(raw[c["id"]]).astype(str)
     else:
@@ -170,6 +172,17 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             key = name.replace("[", "_").replace("]", "")
             table[key if key not in table else f"input_{key}"] = np.asarray(values)
     return table
+
+
+def _numeric_ids_as_text(ids: np.ndarray) -> np.ndarray:
+    """Numeric identifiers with gaps (NaN) or fractions, as text: whole numbers without a
+    trailing ``.0`` (so ``1`` stays ``"1"``), missing ones as ``""``; vectorised."""
+    out = np.full(ids.shape, "", dtype=object)
+    finite = np.isfinite(ids)
+    whole = finite & (ids == np.round(ids))
+    out[whole] = ids[whole].astype(np.int64).astype(str)
+    out[finite & ~whole] = ids[finite & ~whole].astype(str)
+    return out.astype(str)
 
 
 def _is_text(values) -> bool:

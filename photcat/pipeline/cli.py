@@ -70,7 +70,11 @@ RUN_OPTIONS = {
     "schema": ("schema", str, "schema preset (sdss, annz, annz2, canonical) or JSON mapping"),
     "target_catalog": ("target_catalog", str, "catalogue to predict (default: --catalog)"),
     "target_schema": ("target_schema", str, "schema of --target-catalog (default: --schema)"),
-    "target_folder": ("target_folder", str, "predict every catalogue file in this folder (batch run)"),
+    "target_folder": (
+        "target_folder",
+        str,
+        "predict every catalogue file in this folder (batch run)",
+    ),
     "out": ("output_dir", str, "output folder (default: ./photcat-output)"),
     "partition_rows": ("partition_rows", int, "rows per prediction partition"),
     "photoz_model": ("photoz_model", str, "photo-z model name (see `photcat models`)"),
@@ -127,7 +131,10 @@ def preflight(task) -> None:
                 raise UsageError(f"--target-folder {task.target_folder} is not a folder")
             targets = [str(p) for p in folder_catalogs(task.target_folder, task.pattern)]
         probes = [_probe(resolve_catalog(task.catalog), schema_value(task.schema))]
-        probes += [_probe(resolve_catalog(t), schema_value(task.target_schema or task.schema)) for t in targets]
+        probes += [
+            _probe(resolve_catalog(t), schema_value(task.target_schema or task.schema))
+            for t in targets
+        ]
         for probe, what in zip(probes, ["--catalog", *(["target"] * len(targets))], strict=True):
             lacking = [b for b in task.bands if b not in probe.bands]
             if lacking:
@@ -162,7 +169,7 @@ def cmd_run(args) -> int:
     result = build([task], workers=args.workers, scheduler_url=args.scheduler_url)
     status = result.status.name
     print(result.summary_text.strip(), file=sys.stderr)
-    if status not in ("SUCCESS", "SUCCESS_WITH_RETRY"):
+    if status not in ("SUCCESS", "SUCCESS_WITH_RETRY") and not task.complete():
         rc = luigi.retcodes.retcode()
         kind = {
             "FAILED": "task_failed",
@@ -174,6 +181,13 @@ def cmd_run(args) -> int:
         code = int(getattr(rc, kind, 0)) or DEFAULT_RETCODES[kind]
         print(
             f"photcat: pipeline {status.lower().replace('_', ' ')} (exit {code}); see the task errors above",
+            file=sys.stderr,
+        )
+        return code
+    if not task.complete():  # e.g. another process holds these tasks through luigid
+        code = DEFAULT_RETCODES["not_run"]
+        print(
+            f"photcat: the pipeline is not complete yet (another run may hold its tasks); exit {code}",
             file=sys.stderr,
         )
         return code

@@ -5,13 +5,21 @@ task's significant parameters and of its inputs (the catalogue file's SHA-256, o
 upstream targets' own signed paths). Change an input or a parameter and the path changes, so
 the task runs again; change nothing and every target exists, so nothing runs. Every target is
 written atomically (temporary file or folder, then rename), so a killed run resumes cleanly.
+Each task runs under a per-task file lock (``output_dir/.locks``) and seals its outputs
+before releasing it, so two local-scheduler processes on one folder do not run a task twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import hashlib
+import inspect
 import json
 import logging
+import os
+import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,8 +66,63 @@ def _plain(value):
     return value
 
 
+@contextlib.contextmanager
+def _task_lock(root: Path, task_id: str):
+    """An exclusive lock (``flock``) per task under ``root/.locks``: one process runs a task at
+    a time, even when several local-scheduler processes share an output folder."""
+    folder = root / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha256(task_id.encode()).hexdigest()[:24] + ".lock")
+    with open(path, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _locked_run(run):
+    """Wrap a task's ``run``: take the task's lock, skip if another process finished it while
+    this one waited, else run and seal before releasing the lock."""
+
+    @functools.wraps(run)
+    def wrapper(self):
+        if not self.sealed:
+            return run(self)
+        return self.locked(lambda: run(self))
+
+    wrapper._photcat_locked = True
+    return wrapper
+
+
+def _sweep(paths: list[Path]) -> None:
+    """Remove temporary files and folders that a killed earlier attempt left beside (or, for
+    folder targets, inside) ``paths``: ``.NAME.*.tmp`` (io_atomic) and ``.NAME.tmp-*`` /
+    ``.NAME.old-*`` (model folders). Only called while holding the task's lock."""
+    for p in paths:
+        for pattern in (f".{p.name}.*.tmp", f".{p.name}.tmp-*", f".{p.name}.old-*"):
+            for q in p.parent.glob(pattern):
+                if q.is_dir():
+                    shutil.rmtree(q, ignore_errors=True)
+                else:
+                    q.unlink(missing_ok=True)
+        if p.is_dir():
+            for q in p.rglob(".*.tmp"):
+                q.unlink(missing_ok=True)
+
+
 class PhotcatTask(luigi.Task):
     """Base: output folder, signatures and provenance shared by all photcat tasks."""
+
+    sealed = True  # False for wrapper tasks that write nothing of their own
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        # generator runs (dynamic dependencies) stay unlocked: they resume across calls
+        if run is not None and not inspect.isgeneratorfunction(run):
+            if not getattr(run, "_photcat_locked", False):
+                cls.run = _locked_run(run)
 
     output_dir = luigi.Parameter(
         default="photcat-output", significant=False, description="folder for every output"
@@ -68,7 +131,10 @@ class PhotcatTask(luigi.Task):
     def signature_inputs(self) -> list[str]:
         """What this task's result depends on besides its parameters."""
         reqs = luigi.task.flatten(self.requires())
-        return [str(t.path) for r in reqs for t in luigi.task.flatten(r.output())]
+        # relative to the output folder, so a moved or copied folder keeps its signatures
+        return [
+            os.path.relpath(t.path, self.root) for r in reqs for t in luigi.task.flatten(r.output())
+        ]
 
     def signature(self) -> str:
         params = {k: v for k, v in self.to_str_params(only_significant=True).items()}
@@ -104,12 +170,28 @@ class PhotcatTask(luigi.Task):
         problem = integrity.check(paths, self.seal_path())
         if problem is None:
             return True
+        # Not deleted here: another process may be between writing and sealing this very
+        # target. The task runs again and replaces the files atomically, then seals them.
         log.warning("photcat: %s is not intact (%s): rebuilding it", paths[0], problem)
-        integrity.discard(paths, self.seal_path())
         return False
 
+    def locked(self, work):
+        """Run ``work()`` under this task's lock, unless another process completed the task
+        meanwhile; clear a killed attempt's temporary files first, seal the outputs after."""
+        with _task_lock(self.root, self.task_id):
+            paths = self.produced()
+            if all(p.exists() for p in paths) and integrity.check(paths, self.seal_path()) is None:
+                log.info("photcat: %s was completed by another process", paths[0])
+                return None
+            _sweep([*paths, self.seal_path()])
+            result = work()
+            integrity.seal(paths, self.seal_path())
+            return result
+
     def on_success(self):
-        integrity.seal(self.produced(), self.seal_path())
+        paths = self.produced()
+        if integrity.check(paths, self.seal_path()) is not None:  # locked runs sealed already
+            integrity.seal(paths, self.seal_path())
         return super().on_success()
 
 
@@ -370,10 +452,12 @@ class AssembleCatalog(_PredictParams):
 
         parts = self.partitions()
         yield parts  # dynamic dependencies: one task per partition
-        assemble(
-            [Path(p.output().path) for p in parts],
-            Path(self.output().path),
-            provenance=self.provenance(),
+        self.locked(  # the lock is taken after the yield, never held across it
+            lambda: assemble(
+                [Path(p.output().path) for p in parts],
+                Path(self.output().path),
+                provenance=self.provenance(),
+            )
         )
 
 
@@ -393,6 +477,10 @@ class Report(AssembleCatalog):
     def produced(self) -> list[Path]:
         return [Path(self.output().path).parent]  # the page, its figures and metrics.json
 
+    def complete(self) -> bool:
+        # the report describes the catalogue: a damaged catalogue is rebuilt, and so is the report
+        return super().complete() and self.requires()["catalog"].complete()
+
     def run(self):
         from photcat.pipeline.report import make_report
 
@@ -406,7 +494,17 @@ class Report(AssembleCatalog):
         )
 
 
-CATALOG_SUFFIXES = (".fits", ".fit", ".fits.gz", ".csv", ".csv.gz", ".parquet", ".pq", ".h5", ".hdf5")
+CATALOG_SUFFIXES = (
+    ".fits",
+    ".fit",
+    ".fits.gz",
+    ".csv",
+    ".csv.gz",
+    ".parquet",
+    ".pq",
+    ".h5",
+    ".hdf5",
+)
 
 
 def folder_catalogs(folder: str | Path, pattern: str = "*") -> list[Path]:
@@ -442,6 +540,8 @@ class PredictFolder(_PredictParams):
     def complete(self) -> bool:
         return all(r.complete() for r in self.requires())
 
+    sealed = False
+
     def on_success(self):
         return None
 
@@ -460,6 +560,8 @@ class RunPipeline(Report):
 
     def complete(self) -> bool:
         return self.requires().complete()
+
+    sealed = False
 
     def on_success(self):
         return None
