@@ -100,7 +100,7 @@ def iter_raw(
 # --- FITS -----------------------------------------------------------------------------------
 
 
-def _fits_table_hdu(hdul, path: Path):
+def fits_table_hdu(hdul, path: Path):
     for hdu in hdul:
         if hdu.header.get("XTENSION") in ("BINTABLE", "TABLE"):
             return hdu
@@ -112,7 +112,7 @@ def _iter_fits(path: Path, rows: int | None) -> Iterator[RawChunk]:
 
     compressed = path.name.lower().endswith(".gz")
     with fits.open(path, memmap=not compressed, lazy_load_hdus=True) as hdul:
-        hdu = _fits_table_hdu(hdul, path)
+        hdu = fits_table_hdu(hdul, path)
         hdr = hdu.header
         n = int(hdr["NAXIS2"])
         if not compressed:
@@ -123,28 +123,31 @@ def _iter_fits(path: Path, rows: int | None) -> Iterator[RawChunk]:
                     f"FITS file is truncated: {path} holds {actual:,} bytes but its table "
                     f"header declares {n:,} rows needing {expected:,} bytes"
                 )
-        meta = _fits_provenance(hdr)
+        meta = fits_provenance(hdr)
         data = hdu.data
-        names = list(data.columns.names)
         units = {c.name: (c.unit or "") for c in data.columns}
         step = rows or max(n, 1)
         for start in range(0, max(n, 1), step):
             stop = min(start + step, n)
-            part = data[start:stop]
-            cols: dict[str, Any] = {}
-            for name in names:
-                arr = np.asarray(part[name])
-                if arr.ndim == 2:
-                    for i in range(arr.shape[1]):
-                        cols[f"{name}[{i}]"] = arr[:, i].astype(arr.dtype.newbyteorder("="))
-                elif arr.dtype.kind in "SU":
-                    cols[name] = arr.astype(str)
-                else:
-                    cols[name] = arr.astype(arr.dtype.newbyteorder("="))
-            yield RawChunk(cols, start, stop - start, units, meta)
+            yield RawChunk(fits_columns(data[start:stop]), start, stop - start, units, meta)
 
 
-def _fits_provenance(hdr) -> dict[str, Any]:
+def fits_columns(rows) -> dict[str, Any]:
+    """Native-endian column arrays of a FITS table slice; vector columns as ``NAME[i]``."""
+    cols: dict[str, Any] = {}
+    for name in rows.columns.names:
+        arr = np.asarray(rows[name])
+        if arr.ndim == 2:
+            for i in range(arr.shape[1]):
+                cols[f"{name}[{i}]"] = arr[:, i].astype(arr.dtype.newbyteorder("="))
+        elif arr.dtype.kind in "SU":
+            cols[name] = arr.astype(str)
+        else:
+            cols[name] = arr.astype(arr.dtype.newbyteorder("="))
+    return cols
+
+
+def fits_provenance(hdr) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if "PHOTCATV" in hdr:
         meta["photcat_version"] = hdr["PHOTCATV"]
@@ -164,7 +167,7 @@ def _iter_parquet(path: Path, rows: int | None, columns: list[str] | None) -> It
 
     dataset = ds.dataset(path, format="parquet")
     schema = dataset.schema
-    meta = _parquet_provenance(schema.metadata)
+    meta = parquet_provenance(schema.metadata)
     units = {f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in schema if f.metadata}
     present = set(schema.names)
     cols = [c for c in columns if c in present] if columns else None
@@ -198,7 +201,7 @@ def _iter_parquet(path: Path, rows: int | None, columns: list[str] | None) -> It
             yield emit(pending)
 
 
-def _parquet_provenance(md: dict | None) -> dict[str, Any]:
+def parquet_provenance(md: dict | None) -> dict[str, Any]:
     if md and b"photcat" in md:
         try:
             return json.loads(md[b"photcat"])
@@ -296,7 +299,7 @@ def count_rows(path: Path, fmt: str) -> int | None:
         from astropy.io import fits
 
         with fits.open(path, memmap=True) as hdul:
-            return int(_fits_table_hdu(hdul, path).header["NAXIS2"])
+            return int(fits_table_hdu(hdul, path).header["NAXIS2"])
     if fmt == "parquet":
         import pyarrow.dataset as ds
 

@@ -19,7 +19,7 @@ import pandas as pd
 from photcat import __version__
 from photcat.catalogs import validate as V
 from photcat.catalogs.bands import BANDS, band, sort_bands
-from photcat.catalogs.formats import CatalogError, detect_format, file_sha256, iter_raw
+from photcat.catalogs.formats import CatalogError, RawChunk, detect_format, file_sha256, iter_raw
 from photcat.catalogs.report import IngestReport
 from photcat.catalogs.schema import BandColumns, Schema, get_schema
 
@@ -229,41 +229,46 @@ def iter_read(
         "input_sha256": file_sha256(path) if checksum else None,
         "photcat_version": __version__,
     }
-    res: _Resolved | None = None
     for chunk in iter_raw(path, fmt, rows, None):
-        if res is None:
-            res = _resolve(schemas, list(chunk.columns), path)
-        table = _canonicalise(chunk, res, path, keep_columns)
-        _check_types(table, res, path)
-        corrected = (
-            any(k.startswith("extinction_") for k in res.cols) and not res.schema.extinction_applied
-        )
-        if res.schema.extinction_applied:
-            corrected = bool(chunk.meta.get("extinction_corrected", False))
-        report = IngestReport.from_table(
-            table,
-            source=str(path),
-            schema=res.schema.name,
-            required=res.required,
-            optional=res.optional,
-            extinction_corrected=corrected,
-        )
-        meta = {
-            **meta_base,
-            "provenance": chunk.meta,  # what an upstream photcat run recorded in the file
-            "schema": res.schema.name,
-            "extinction_corrected": report.extinction_corrected,
-            "rows_offset": chunk.offset,
-            "input_units": {k: v for k, v in chunk.units.items() if v},
-        }
-        yield Catalog(
-            table,
-            sort_bands(list(res.required) + list(res.optional)),
-            res.required,
-            res.schema,
-            report,
-            meta,
-        )
+        yield canonicalise(chunk, schemas, path, keep_columns=keep_columns, meta=meta_base)
+
+
+def canonicalise(
+    chunk: RawChunk,
+    schema: str | dict | Schema | tuple[Schema, ...],
+    path: str | Path,
+    *,
+    keep_columns: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> Catalog:
+    """One raw chunk of a file -> a canonical :class:`Catalog` with its own ingest report."""
+    path = Path(path)
+    schemas = schema if isinstance(schema, tuple) else get_schema(schema)
+    res = _resolve(schemas, list(chunk.columns), path)
+    table = _canonicalise(chunk, res, path, keep_columns)
+    _check_types(table, res, path)
+    if res.schema.extinction_applied:  # photcat's own output: as recorded upstream
+        corrected = bool(chunk.meta.get("extinction_corrected", False))
+    else:
+        corrected = any(k.startswith("extinction_") for k in res.cols)
+    report = IngestReport.from_table(
+        table,
+        source=str(path),
+        schema=res.schema.name,
+        required=res.required,
+        optional=res.optional,
+        extinction_corrected=corrected,
+    )
+    out_meta = {
+        **(meta or {}),
+        "provenance": chunk.meta,  # what an upstream photcat run recorded in the file
+        "schema": res.schema.name,
+        "extinction_corrected": corrected,
+        "rows_offset": chunk.offset,
+        "input_units": {k: v for k, v in chunk.units.items() if v},
+    }
+    bands = sort_bands(list(res.required) + list(res.optional))
+    return Catalog(table, bands, res.required, res.schema, report, out_meta)
 
 
 def read(

@@ -95,26 +95,39 @@ def _write_fits(df, arrays, tmp: Path, meta: dict, input_units: dict) -> None:
     t.write(tmp, format="fits", overwrite=True)
 
 
-def _write_parquet(df, arrays, tmp: Path, meta: dict, input_units: dict) -> None:
+def to_arrow(
+    df: pd.DataFrame,
+    arrays: dict[str, np.ndarray] | None = None,
+    meta: dict | None = None,
+    input_units: dict | None = None,
+):
+    """The Arrow table :func:`write` stores: units and descriptions as field metadata, 2-D
+    ``arrays`` as fixed-size lists, provenance (with the photcat version) under ``photcat``."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    for name, arr in arrays.items():
+    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    for name, arr in (arrays or {}).items():
         arr = np.ascontiguousarray(arr)
         flat = pa.array(arr.reshape(-1))
         table = table.append_column(name, pa.FixedSizeListArray.from_arrays(flat, arr.shape[1]))
     fields = []
     for f in table.schema:
-        unit = unit_for(f.name, input_units.get(f.name))
+        unit = unit_for(f.name, (input_units or {}).get(f.name))
         md = {b"unit": unit.encode()} if unit is not None else {}
         if desc := description(f.name):
             md[b"description"] = desc.encode()
         fields.append(f.with_metadata(md) if md else f)
     schema_md = dict(table.schema.metadata or {})
-    schema_md[b"photcat"] = json.dumps(meta, sort_keys=True, default=str).encode()
-    table = table.cast(pa.schema(fields, metadata=schema_md))
-    pq.write_table(table, tmp, compression="zstd")
+    schema_md[b"photcat"] = json.dumps(
+        {**(meta or {}), "photcat_version": __version__}, sort_keys=True, default=str
+    ).encode()
+    return table.cast(pa.schema(fields, metadata=schema_md))
+
+
+def _write_parquet(df, arrays, tmp: Path, meta: dict, input_units: dict) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(to_arrow(df, arrays, meta, input_units), tmp, compression="zstd")
 
 
 def read_with_arrays(

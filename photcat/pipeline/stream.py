@@ -48,6 +48,7 @@ import pandas as pd
 from photcat import __version__
 from photcat.catalogs.formats import CatalogError, RawChunk, detect_format
 from photcat.catalogs.io_atomic import atomic_path, write_json
+from photcat.catalogs.writer import to_arrow
 
 log = logging.getLogger("photcat")
 
@@ -186,7 +187,7 @@ def _raw_chunk(part: Partition) -> RawChunk:
     if part.kind in ("parquet", "hats"):
         import pyarrow.parquet as pq
 
-        from photcat.catalogs.formats import _parquet_provenance
+        from photcat.catalogs.formats import parquet_provenance
 
         pf = pq.ParquetFile(part.path)
         t = (
@@ -198,29 +199,18 @@ def _raw_chunk(part: Partition) -> RawChunk:
             f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in t.schema if f.metadata
         }
         cols = {name: t.column(name).to_numpy() for name in t.column_names}
-        return RawChunk(
-            cols, part.offset, t.num_rows, units, _parquet_provenance(t.schema.metadata)
-        )
+        return RawChunk(cols, part.offset, t.num_rows, units, parquet_provenance(t.schema.metadata))
     if part.kind == "fits":
         from astropy.io import fits
 
-        from photcat.catalogs.formats import _fits_provenance, _fits_table_hdu
+        from photcat.catalogs.formats import fits_columns, fits_provenance, fits_table_hdu
 
         with fits.open(part.path, memmap=True) as hdul:
-            hdu = _fits_table_hdu(hdul, Path(part.path))
+            hdu = fits_table_hdu(hdul, Path(part.path))
             data = hdu.data[part.start : part.stop]
-            cols: dict[str, Any] = {}
-            for name in data.columns.names:
-                arr = np.asarray(data[name])
-                if arr.ndim == 2:
-                    for i in range(arr.shape[1]):
-                        cols[f"{name}[{i}]"] = arr[:, i].astype(arr.dtype.newbyteorder("="))
-                elif arr.dtype.kind in "SU":
-                    cols[name] = arr.astype(str)
-                else:
-                    cols[name] = arr.astype(arr.dtype.newbyteorder("="))
+            cols = fits_columns(data)
             units = {c.name: (c.unit or "") for c in data.columns}
-            return RawChunk(cols, part.offset, part.rows, units, _fits_provenance(hdu.header))
+            return RawChunk(cols, part.offset, part.rows, units, fits_provenance(hdu.header))
     raise ValueError(f"unknown partition kind {part.kind!r}")
 
 
@@ -234,21 +224,11 @@ def read_partition(part: Partition, schema: Any) -> tuple[pd.DataFrame, dict]:
             k.replace("[", "_").replace("]", ""): np.asarray(v) for k, v in chunk.columns.items()
         }
         return pd.DataFrame(cols), {"provenance": chunk.meta}
-    from photcat.catalogs.reader import _canonicalise, _check_types, _resolve
-    from photcat.catalogs.schema import get_schema
+    from photcat.catalogs.reader import canonicalise
 
-    res = _resolve(get_schema(schema), list(chunk.columns), Path(part.path))
-    table = _canonicalise(chunk, res, Path(part.path), True)
-    _check_types(table, res, Path(part.path))
-    corrected = (
-        any(k.startswith("extinction_") for k in res.cols) and not res.schema.extinction_applied
-    )
-    meta = {
-        "schema": res.schema.name,
-        "extinction_corrected": bool(corrected or chunk.meta.get("extinction_corrected", False)),
-        "input_units": {k: v for k, v in chunk.units.items() if v},
-        "provenance": chunk.meta,
-    }
+    cat = canonicalise(chunk, schema, part.path, keep_columns=True)
+    table = cat.table
+    meta = {k: cat.meta[k] for k in ("schema", "extinction_corrected", "input_units", "provenance")}
     return table, meta
 
 
@@ -315,32 +295,6 @@ def predict_table(
     )
     base = table.drop(columns=[c for c in cols.columns if c in table.columns])
     return to_arrow(pd.concat([base, cols], axis=1), arrays, meta, input_units or {})
-
-
-def to_arrow(df: pd.DataFrame, arrays: dict[str, np.ndarray], meta: dict, input_units: dict):
-    """Arrow table as :func:`photcat.catalogs.write` lays it out (units, PDF as fixed lists)."""
-    import pyarrow as pa
-
-    from photcat.catalogs.columns import description, unit_for
-
-    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
-    for name, arr in arrays.items():
-        arr = np.ascontiguousarray(arr)
-        flat = pa.array(arr.reshape(-1))
-        table = table.append_column(name, pa.FixedSizeListArray.from_arrays(flat, arr.shape[1]))
-    fields = []
-    for f in table.schema:
-        unit = unit_for(f.name, input_units.get(f.name))
-        md = {b"unit": unit.encode()} if unit is not None else {}
-        if desc := description(f.name):
-            md[b"description"] = desc.encode()
-        fields.append(f.with_metadata(md) if md else f)
-    md = {
-        b"photcat": json.dumps(
-            {**meta, "photcat_version": __version__}, sort_keys=True, default=str
-        ).encode()
-    }
-    return table.cast(pa.schema(fields, metadata=md))
 
 
 def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None = None) -> dict:
