@@ -22,7 +22,9 @@ def test_folder_run_processes_only_new_partitions(tmp_path):
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     for i in range(2):
-        write(cat.table.iloc[i * 1000 : (i + 1) * 1000], incoming / f"night{i}.parquet", meta=cat.meta)
+        write(
+            cat.table.iloc[i * 1000 : (i + 1) * 1000], incoming / f"night{i}.parquet", meta=cat.meta
+        )
     out = tmp_path / "out"
     task = PredictFolder(output_dir=str(out), target_folder=str(incoming), **FAST)
     result = runner.build([task])

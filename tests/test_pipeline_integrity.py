@@ -11,7 +11,12 @@ import numpy as np
 from photcat.catalogs.writer import read_with_arrays
 from photcat.pipeline import runner
 
-FAST = {"photoz_model": "knn", "quiescent_model": "logistic", "vac_restframe": False, "partition_rows": 2500}
+FAST = {
+    "photoz_model": "knn",
+    "quiescent_model": "logistic",
+    "vac_restframe": False,
+    "partition_rows": 2500,
+}
 
 
 def _vac(task) -> Path:

@@ -26,5 +26,9 @@ def test_python_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
-    assert np.array_equal(scope["same"].predict(scope["f"].X[scope["ok"]]).mean(), scope["pdf"].mean())
-    assert np.median(np.abs(scope["z50"] - scope["c"].table["z_spec"].to_numpy()[scope["ok"]])) < 0.03
+    assert np.array_equal(
+        scope["same"].predict(scope["f"].X[scope["ok"]]).mean(), scope["pdf"].mean()
+    )
+    assert (
+        np.median(np.abs(scope["z50"] - scope["c"].table["z_spec"].to_numpy()[scope["ok"]])) < 0.03
+    )

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from photcat.catalogs.flags import MAG_MAX, MAG_MIN
 from photcat.features import flags as ff
 
 POLICIES = ("drop", "impute", "mask")
@@ -269,7 +270,10 @@ def _read_bands(table: pd.DataFrame, bands: tuple[str, ...]):
         )
         if f"flag_{b}" in table.columns:
             flag[:, k] = table[f"flag_{b}"].fillna(1).to_numpy(np.int64)
-    good = np.isfinite(mags) & np.isfinite(errs) & (errs >= 0) & (flag == 0)
+    # the catalogue layer's plausible-magnitude range also guards hand-made tables
+    with np.errstate(invalid="ignore"):
+        plausible = (mags >= MAG_MIN) & (mags <= MAG_MAX)
+    good = np.isfinite(mags) & np.isfinite(errs) & (errs >= 0) & (flag == 0) & plausible
     mags[~good] = np.nan
     errs[~good] = np.nan
     return mags, errs, good
