@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 from photcat.catalogs.formats import file_sha256
@@ -57,13 +56,3 @@ def check(paths: list[Path], seal_path: Path) -> str | None:
         if st.st_mtime_ns != want["mtime_ns"] and file_sha256(f) != want["sha256"]:
             return f"{rel} content differs from its seal (sha256)"
     return None
-
-
-def discard(paths: list[Path], seal_path: Path) -> None:
-    """Remove outputs that failed their check, so they are rebuilt."""
-    for p in paths:
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        elif p.exists():
-            p.unlink()
-    seal_path.unlink(missing_ok=True)

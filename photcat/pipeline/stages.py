@@ -142,7 +142,8 @@ def train_and_save(
     return {**config, "validation_metrics": fitted.metrics}
 
 
-def _parquet_meta(path: Path) -> str:
+def parquet_meta(path: Path) -> str:
+    """The ``photcat`` provenance JSON stored in a Parquet file's schema metadata."""
     import pyarrow.parquet as pq
 
     md = pq.read_schema(path).metadata or {}
@@ -233,7 +234,7 @@ def predict_partition(
             | {"folder": str(d), "config": (lm.model.manifest_.get("config") or {}).get("model")}
             for lm, d in zip(models, model_dirs, strict=True)
         ],
-        "upstream": json.loads(_parquet_meta(canonical)),
+        "upstream": json.loads(parquet_meta(canonical)),
     }
     write(pd.concat([table, cols], axis=1), out, arrays=arrays, meta=meta)
     return len(table)

@@ -295,7 +295,7 @@ class TrainModel(TrainingSet):
         return luigi.LocalTarget(str(self.root / "models" / name))
 
     def run(self):
-        from photcat.pipeline.stages import _parquet_meta, default_spec, train_and_save
+        from photcat.pipeline.stages import default_spec, parquet_meta, train_and_save
 
         path = Path(self.input().path)
         ts = pd.read_parquet(path)
@@ -304,7 +304,7 @@ class TrainModel(TrainingSet):
             tuple(self.bands),
             self.reference_band or None,
             self.flag_policy,
-            tuple(json.loads(_parquet_meta(path)).get("required_bands") or ()),
+            tuple(json.loads(parquet_meta(path)).get("required_bands") or ()),
         )
         train_and_save(
             ts,
