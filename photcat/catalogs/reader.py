@@ -211,22 +211,26 @@ def iter_read(
     rows: int = 1_000_000,
     format: str | None = None,
     keep_columns: bool = False,
-    checksum: bool = True,
+    checksum: bool | str = True,
 ) -> Iterator[Catalog]:
     """Yield the catalogue in partitions of at most ``rows`` rows; memory bounded by ``rows``.
 
     Each partition is a :class:`Catalog` whose report counts that partition only; merge them
     with :meth:`IngestReport.merge`. ``object_id`` defaults to the global row index.
+    ``checksum``: hash the file for provenance (True), skip it (False), or a known SHA-256.
     """
     path = Path(path)
-    fmt = format or detect_format(path) if path.exists() else (format or "missing")
     if not path.exists():
         raise CatalogError(f"catalogue file not found: {path}")
+    fmt = format or detect_format(path)
     schemas = get_schema(schema)
     meta_base = {
         "source": str(path),
         "format": fmt,
-        "input_sha256": file_sha256(path) if checksum else None,
+        # a string is a checksum the caller already computed
+        "input_sha256": checksum
+        if isinstance(checksum, str)
+        else (file_sha256(path) if checksum else None),
         "photcat_version": __version__,
     }
     for chunk in iter_raw(path, fmt, rows, None):

@@ -23,7 +23,13 @@ from photcat.pipeline import training, vac
 
 
 def ingest(
-    path: Path, schema: Any, out: Path, *, rows: int, provenance: dict | None = None
+    path: Path,
+    schema: Any,
+    out: Path,
+    *,
+    rows: int,
+    provenance: dict | None = None,
+    input_sha256: str | bool = True,
 ) -> dict:
     """Stream a catalogue into canonical Parquet, one row group per partition of ``rows`` rows.
 
@@ -40,7 +46,9 @@ def ingest(
     with atomic_path(out) as tmp:
         writer = None
         try:
-            for part in iter_read(path, schema, rows=rows, keep_columns=True):
+            for part in iter_read(
+                path, schema, rows=rows, keep_columns=True, checksum=input_sha256
+            ):
                 table = pa.Table.from_pandas(part.table, preserve_index=False)
                 if writer is None:
                     meta, bands, required = part.meta, part.bands, part.required_bands

@@ -226,6 +226,7 @@ class IngestCatalog(PhotcatTask):
             self.parquet_path(),
             rows=self.partition_rows,
             provenance=self.provenance(),
+            input_sha256=input_checksum(resolve_catalog(self.catalog)),  # cached: hashed once
         )
         write_json(self.output().path, report)
 
