@@ -532,37 +532,11 @@ def predict_catalog(
         if dask_scheduler is not None or workers > 1:
             log.warning("photcat: %s is %s, read in order by this process only", catalog, fmt)
     try:
+        args = (catalog, fmt, parts, schema, model_dirs, grid, restframe, uvj_preset, meta, out)
         if layout == "folder":
-            entries = _to_folder(
-                catalog,
-                fmt,
-                parts,
-                schema,
-                model_dirs,
-                grid,
-                restframe,
-                uvj_preset,
-                meta,
-                out,
-                executor,
-                partition_rows,
-            )
+            entries = _to_folder(*args, executor, partition_rows)
         else:
-            entries = _to_file(
-                catalog,
-                fmt,
-                parts,
-                schema,
-                model_dirs,
-                grid,
-                restframe,
-                uvj_preset,
-                meta,
-                out,
-                executor,
-                partition_rows,
-                layout,
-            )
+            entries = _to_file(*args, executor, partition_rows, layout)
     finally:
         executor.close()
     manifest = {
