@@ -35,14 +35,22 @@ def test_normal_committee_on_annz_is_calibrated_and_beats_members(annz):
     fast = NormalMLP(
         hidden_layers=(32, 32), batch_size=64, learning_rate=3e-3, epochs=15, patience=None
     )
-    com = Committee(fast, n_members=3, seed=10).fit(Xt, zt)
+    n_fit = int(0.8 * len(zt))  # the rest calibrates the committee's width
+    com = Committee(fast, n_members=3, seed=10).fit(
+        Xt[:n_fit], zt[:n_fit], validation=(Xt[n_fit:], zt[n_fit:])
+    )
     assert [m.seed for m in com.members_] == [10, 11, 12]
     pred = com.predict(Xv)
     assert pred.n_components == 3
-    # 68 % interval coverage of the mixture (benchmark asks 0.65-0.71 with full training)
-    cdf = pred.cdf(zv)
-    cover68 = np.mean((cdf > 0.15865) & (cdf < 0.84135))
-    assert 0.60 <= cover68 <= 0.76, cover68
+    # 68 % interval coverage of the calibrated mixture on the independent file (the
+    # benchmark asks 0.65-0.71); the calibration data themselves are covered at 0.6827
+    cover68 = np.mean(np.abs(pred.cdf(zv) - 0.5) < 0.3413)
+    assert 0.63 <= cover68 <= 0.73, cover68
+    cal = com.predict(Xt[n_fit:])
+    assert np.mean(np.abs(cal.cdf(zt[n_fit:]) - 0.5) < 0.3413) == pytest.approx(0.6827, abs=3e-3)
+    raw = Committee(fast, n_members=3, seed=10, calibrate_width=False)
+    raw.members_, raw.width_scale_ = com.members_, 1.0
+    np.testing.assert_allclose(pred.std(), com.width_scale_ * raw.predict(Xv).std())
     # committee mean is at least as good as the average member, far better than trivial
     rms = np.sqrt(np.mean((pred.mean() - zv) ** 2))
     member_rms = [np.sqrt(np.mean((m.predict(Xv).mean() - zv) ** 2)) for m in com.members_]

@@ -22,7 +22,6 @@ from photcat.models.classical import (
     RandomForestPhotoZ,
     RandomForestQuiescent,
     SklearnMLPCommittee,
-    fit_width_scale,
 )
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction
 from tests.conftest import shared_path
@@ -95,13 +94,6 @@ def test_width_calibration_without_validation_uses_holdout(annz):
     assert 0.60 <= cov <= 0.76
     raw = KNNPhotoZ(n_neighbors=15, calibration_fraction=0.0).fit(annz["X"], annz["y"])
     assert raw.width_scale_ == 1.0 and raw.nn_.n_samples_fit_ == 4000
-
-
-def test_fit_width_scale_exact():
-    mu = np.zeros(5)
-    sigma = np.ones(5)
-    z = np.array([0.1, -0.2, 0.3, -0.4, 0.5])
-    assert fit_width_scale(mu, sigma, z, coverage=0.5) == pytest.approx(0.3)
 
 
 def test_same_seed_same_predictions_and_committee_is_mixture(annz):

@@ -91,12 +91,19 @@ def test_round_trip_gives_identical_predictions(tmp_path, make):
         Xn, _ = class_data(300, 1)
         E = En = None
     needs_errors = getattr(model, "error_mode", "none") != "none"
-    model.fit(X, y, errors=E if needs_errors else None)
+    validation = None
+    if isinstance(model, Committee) and model.task == "photoz":
+        Xv, yv, _ = photoz_data(200, 2)
+        validation = (Xv, yv)
+    model.fit(X, y, errors=E if needs_errors else None, validation=validation)
+    if validation is not None:  # the calibrated width must survive the round trip
+        assert model.width_scale_ != 1.0
     kw = {"errors": En} if needs_errors else {}
     before = model.predict(Xn, **kw)
     folder = save_model(model, tmp_path / "m", feature_spec=SPEC, metrics={"x": 1.0})
     loaded = load_model(folder, feature_spec=dict(SPEC))
     assert type(loaded) is type(model)
+    assert getattr(loaded, "width_scale_", None) == getattr(model, "width_scale_", None)
     assert same(before, loaded.predict(Xn, **kw))
     assert loaded.get_params(deep=False).keys() == model.get_params(deep=False).keys()
     man = read_manifest(folder)

@@ -214,7 +214,9 @@ def test_forward_pass_equals_keras(annz_xy):
     X, z, red = annz_xy
     small = {"hidden_layers": (12, 8), "epochs": 3, "batch_size": 256, "patience": None}
     nets = [
-        Committee(NormalMLP(**small), n_members=2).fit(X[:2000], z[:2000]),
+        Committee(NormalMLP(**small), n_members=2).fit(
+            X[:2000], z[:2000], validation=(X[2000:2500], z[2000:2500])
+        ),
         MixtureMLP(n_components=2, activation="relu", **small).fit(X[:2000], z[:2000]),
         Committee(BernoulliMLP(**small), n_members=2).fit(X[:2000], red[:2000]),
     ]
@@ -222,6 +224,7 @@ def test_forward_pass_equals_keras(annz_xy):
     for est in nets:
         fw = compile_forward(est)
         assert fw is not None
+        assert fw.width_scale == getattr(est, "width_scale_", 1.0)
         members = getattr(est, "members_", [est])
         for net, member in zip(fw.networks, members, strict=True):
             keras_raw = member.keras_raw_outputs(Xt)  # model(Z, training=False)
@@ -232,6 +235,7 @@ def test_forward_pass_equals_keras(annz_xy):
         else:
             for a, b in zip(mine.astuple(), theirs.astuple(), strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert nets[0].width_scale_ != 1.0  # the calibrated stretch is part of what is compared
     bayes = NormalMLP(bayesian=True, **small).fit(X[:500], z[:500])
     assert compile_forward(bayes) is None  # weight sampling: the estimator predicts itself
 

@@ -38,7 +38,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from photcat.models.base import PhotoZEstimator, QuiescentClassifier, Validation, check_Xy
 from photcat.models.metrics import P68
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+from photcat.models.predictions import BernoulliPrediction, MixturePrediction, fit_width_scale
 
 __all__ = [
     "KNNPhotoZ",
@@ -48,16 +48,7 @@ __all__ = [
     "LogisticQuiescent",
     "RandomForestQuiescent",
     "GradientBoostingQuiescent",
-    "fit_width_scale",
 ]
-
-
-def fit_width_scale(
-    mu: np.ndarray, sigma: np.ndarray, z: np.ndarray, coverage: float = P68
-) -> float:
-    """Scale factor s so that a fraction ``coverage`` of ``z`` lies within ``mu +- s*sigma``."""
-    r = np.abs(np.asarray(z, float) - np.asarray(mu, float)) / np.asarray(sigma, float)
-    return float(np.quantile(r, coverage))
 
 
 def _check_validation(
@@ -117,7 +108,7 @@ class _WidthCalibratedPhotoZ(PhotoZEstimator):
         self.width_scale_ = 1.0
         if Xc is not None:
             mu, sigma = self._raw(Xc)
-            self.width_scale_ = fit_width_scale(mu, sigma, yc)
+            self.width_scale_ = fit_width_scale(MixturePrediction.normal(mu, sigma), yc)
         return self
 
     def predict(self, X) -> MixturePrediction:

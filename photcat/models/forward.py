@@ -118,6 +118,7 @@ class Forward:
 
     task: str  # "photoz" or "quiescent"
     networks: tuple[Network, ...]
+    width_scale: float = 1.0  # a calibrated committee's stretch (Committee.width_scale_)
 
     def raw(self, X: np.ndarray) -> list[np.ndarray]:
         """Each member's raw outputs (float32) for features ``X`` (n, d)."""
@@ -141,9 +142,10 @@ class Forward:
             ws.append(w / len(raws))
             ms.append(loc * net.y_scale + net.y_mean)
             ss.append(scale * net.y_scale)
-        return MixturePrediction(
+        pred = MixturePrediction(
             np.concatenate(ws, axis=1), np.concatenate(ms, axis=1), np.concatenate(ss, axis=1)
         )
+        return pred if self.width_scale == 1.0 else pred.scaled(self.width_scale)
 
 
 def compile_forward(est) -> Forward | None:
@@ -156,7 +158,8 @@ def compile_forward(est) -> Forward | None:
     task = "quiescent" if nets[0].likelihood == "bernoulli" else "photoz"
     if any((n.likelihood == "bernoulli") != (task == "quiescent") for n in nets):
         return None
-    return Forward(task, tuple(nets))  # type: ignore[arg-type]
+    scale = float(getattr(est, "width_scale_", 1.0)) if members is not None else 1.0
+    return Forward(task, tuple(nets), scale)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager

@@ -36,12 +36,11 @@ import numpy as np
 from scipy.special import ndtr
 from scipy.stats import kstest
 
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+from photcat.models.predictions import P68, BernoulliPrediction, MixturePrediction
 
 NMAD_FACTOR = 1.4826
 OUTLIER_THRESHOLD = 0.15
 # central 1- and 2-sigma probability intervals of a Normal
-P68 = float(ndtr(1.0) - ndtr(-1.0))  # 0.6827
 P95 = float(ndtr(2.0) - ndtr(-2.0))  # 0.9545
 _INV_SQRT2PI = 1.0 / np.sqrt(2.0 * np.pi)
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
+P68 = float(ndtr(1.0) - ndtr(-1.0))  # 0.6827: the "68 %" interval of a Normal
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,16 @@ class MixturePrediction:
         mu = self.mean()[:, None]
         var = np.sum(self.weights * (self.stds**2 + (self.means - mu) ** 2), axis=1)
         return np.sqrt(var)
+
+    def scaled(self, factor: float) -> MixturePrediction:
+        """The same distributions stretched by ``factor`` about each object's mean.
+
+        An affine map ``z -> mean + factor * (z - mean)``: every component's offset from the
+        mean and every width are multiplied by ``factor``, so the shape is kept and every
+        central interval widens by ``factor``.
+        """
+        mu = self.mean()[:, None]
+        return MixturePrediction(self.weights, mu + factor * (self.means - mu), self.stds * factor)
 
     def cdf(self, z: np.ndarray | float) -> np.ndarray:
         """CDF of each object's mixture at ``z`` (scalar, or one value per object)."""
@@ -145,6 +156,26 @@ class MixturePrediction:
         comp = np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), self.n_components - 1)
         rows = np.arange(len(self))[:, None]
         return self.means[rows, comp] + self.stds[rows, comp] * rng.standard_normal((len(self), n))
+
+
+def fit_width_scale(pred: MixturePrediction, z: np.ndarray, coverage: float = P68) -> float:
+    """Factor ``s`` such that ``pred.scaled(s)``'s central ``coverage`` intervals hold a
+    fraction ``coverage`` of the true redshifts ``z`` (the calibration objects).
+
+    Scaling about the mean moves the interval ends to ``mean + s * (q - mean)``, so object
+    ``i`` is covered once ``s`` reaches ``r_i = (z_i - mean_i) / (q_hi,i - mean_i)`` (``z``
+    above the mean; the lower end below it), and ``s`` is the ``coverage`` quantile of ``r``.
+    """
+    z = np.asarray(z, dtype=np.float64).ravel()
+    if z.size != len(pred):
+        raise ValueError(f"{z.size} redshifts for {len(pred)} predictions")
+    lo, hi = pred.quantile([0.5 - coverage / 2, 0.5 + coverage / 2]).T
+    mu = pred.mean()
+    d = z - mu
+    half = np.where(d >= 0, hi - mu, mu - lo)  # the interval's half-width on z's side
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(half > 0, np.abs(d) / half, np.inf)
+    return float(np.quantile(r, coverage))
 
 
 @dataclass(frozen=True)
