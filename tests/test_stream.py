@@ -258,3 +258,28 @@ def test_mixture_quantiles_solve_the_cdf():
     np.testing.assert_allclose(one.quantile([0.15865525393145707, 0.5]), [[0.2, 0.3]], atol=1e-12)
     with pytest.raises(ValueError, match="between 0 and 1"):
         p.quantile(1.0)
+
+
+def test_quantile_blocks_and_pdf_floor_change_nothing_that_matters(monkeypatch):
+    import photcat.models.predictions as pr
+    from photcat.pipeline.vac import PDF_REL_FLOOR
+
+    rng = np.random.default_rng(4)
+    n, k = 3000, 5
+    p = pr.MixturePrediction(
+        rng.random((n, k)), rng.normal(0.4, 0.1, (n, k)), rng.uniform(0.003, 0.1, (n, k))
+    )
+    whole = p.quantile([0.16, 0.5, 0.84])
+    monkeypatch.setattr(pr, "_QUANTILE_CHUNK", 256)  # 12 blocks, the last one partial
+    np.testing.assert_array_equal(p.quantile([0.16, 0.5, 0.84]), whole)
+
+    grid = np.linspace(0.0, 1.0, 101)
+    exact = p.pdf_grid(grid, dtype=np.float32)
+    floored = p.pdf_grid(grid, dtype=np.float32, rel_floor=PDF_REL_FLOOR)
+    peak = exact.max(axis=1, keepdims=True)
+    kept = exact >= peak * np.float32(PDF_REL_FLOOR)
+    np.testing.assert_array_equal(floored[kept], exact[kept])
+    assert np.all(floored[~kept] == 0) and (~kept).mean() > 0.1  # the tails are zeros
+    # what was dropped is below float32 resolution of each object's integral
+    dz = grid[1] - grid[0]
+    np.testing.assert_allclose(floored.sum(axis=1) * dz, exact.sum(axis=1) * dz, rtol=2e-6)

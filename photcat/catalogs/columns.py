@@ -17,7 +17,11 @@ EXACT: dict[str, tuple[str | None, str]] = {
     "photoz_q16": ("", "photometric redshift: 16th percentile"),
     "photoz_q50": ("", "photometric redshift: median"),
     "photoz_q84": ("", "photometric redshift: 84th percentile"),
-    "photoz_pdf": ("", "photometric redshift PDF on the grid in the PZGRID header / metadata"),
+    "photoz_pdf": (
+        "",
+        "photometric redshift PDF on the grid in the PZGRID header / metadata "
+        "(values below 2**-24 of the object's peak stored as 0)",
+    ),
     "photoz_weights": ("", "photo-z mixture component weights"),
     "photoz_means": ("", "photo-z mixture component means"),
     "photoz_stds": ("", "photo-z mixture component standard deviations"),

@@ -17,6 +17,7 @@ from scipy.special import ndtr, ndtri
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
 P68 = float(ndtr(1.0) - ndtr(-1.0))  # 0.6827: the "68 %" interval of a Normal
+_QUANTILE_CHUNK = 16_384  # objects per block in MixturePrediction.quantile
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,19 @@ class MixturePrediction:
         z = z[:, None] if z.ndim == 1 else z
         return np.sum(self.weights * ndtr((z - self.means) / self.stds), axis=1)
 
-    def pdf_grid(self, grid: np.ndarray, dtype: type = np.float64, chunk: int = 2048) -> np.ndarray:
+    def pdf_grid(
+        self,
+        grid: np.ndarray,
+        dtype: type = np.float64,
+        chunk: int = 2048,
+        rel_floor: float = 0.0,
+    ) -> np.ndarray:
         """PDF of each object on a common redshift grid: shape ``(n_objects, len(grid))``.
 
         Computed in ``dtype`` (float32 halves the cost when the result is stored as float32)
-        over blocks of ``chunk`` objects, so temporaries stay in the CPU cache.
+        over blocks of ``chunk`` objects, so temporaries stay in the CPU cache. Values below
+        ``rel_floor`` times the object's largest grid value are set to exactly 0 (far tails
+        that cannot change any sum over the grid in ``dtype``, and compress to nothing).
         """
         grid = np.asarray(grid, dtype=dtype)
         n, k = self.means.shape
@@ -124,6 +133,10 @@ class MixturePrediction:
                     acc[...] = u
                 else:
                     acc += u
+            if rel_floor > 0:
+                floor = acc.max(axis=1, keepdims=True)
+                floor *= rel_floor
+                acc[acc < floor] = 0
         return out
 
     def quantile(self, q: float | np.ndarray, tol: float = 1e-6) -> np.ndarray:
@@ -141,12 +154,14 @@ class MixturePrediction:
         if np.any((qs <= 0) | (qs >= 1)):
             raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {qs}")
         out = np.empty((len(self), qs.size))
-        for j, qk in enumerate(qs):
-            comp = self.means + self.stds * ndtri(qk)  # each component's own quantile
-            if self.n_components == 1:
-                out[:, j] = comp[:, 0]
-                continue
-            out[:, j] = _mixture_root(self.weights, self.means, self.stds, comp, qk, tol)
+        for s in range(0, len(self), _QUANTILE_CHUNK):  # blocks keep temporaries in cache
+            w, m, sd = (a[s : s + _QUANTILE_CHUNK] for a in self.astuple())
+            for j, qk in enumerate(qs):
+                comp = m + sd * ndtri(qk)  # each component's own quantile
+                if self.n_components == 1:
+                    out[s : s + len(m), j] = comp[:, 0]
+                else:
+                    out[s : s + len(m), j] = _mixture_root(w, m, sd, comp, qk, tol)
         return out[:, 0] if np.ndim(q) == 0 else out
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -15,6 +15,10 @@ import pandas as pd
 from photcat.features.spec import FeatureSpec
 from photcat.models.predictions import MixturePrediction
 
+# PDF grid values below this fraction of the object's peak (float32 resolution) are stored as
+# 0: they cannot change a sum over the grid, and exact zeros halve the compressed column
+PDF_REL_FLOOR = 2.0**-24
+
 # flag_photcat bits: the single definition, also written to the catalogue header
 PHOTOZ_NOT_PREDICTED = 1 << 0  # a band the photo-z model needs is flagged
 QUIESCENT_NOT_PREDICTED = 1 << 1  # a band the classifier needs is flagged
@@ -113,8 +117,11 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
                 q = pred.quantile(np.array([0.15865, 0.5, 0.84135]))
                 out["photoz_q16"][idx], out["photoz_q50"][idx], out["photoz_q84"][idx] = q.T
                 if grid is not None:
-                    pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
-                    pdf[idx] = pred.pdf_grid(grid, dtype=np.float32)
+                    pdf = pred.pdf_grid(grid, dtype=np.float32, rel_floor=PDF_REL_FLOOR)
+                    if idx.size < n:
+                        full = np.full((n, grid.size), np.nan, dtype=np.float32)
+                        full[idx] = pdf
+                        pdf = full
                     arrays["photoz_pdf"] = pdf
             cols.update(out)
             arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
