@@ -18,7 +18,9 @@ training time in seconds. Data sets (from ``../shared/data``, skipped with a mes
 
 For photo-z the training file is split (seeded) into a fitting part and a validation part; the
 validation part is used for early stopping and PDF-width calibration only, never for the
-reported numbers. Baselines (``baseline_*``) are plain scikit-learn regressors with default
+reported numbers. ``photcat_normal_committee5`` is the pipeline's default photo-z model (five
+``NormalMLP`` with the magnitude errors as extra inputs, width calibrated on the validation
+part); ``photcat_normal_committee5_colours`` is the same committee on the features alone. Baselines (``baseline_*``) are plain scikit-learn regressors with default
 settings (kNN k=5 on standardised features, random forest, histogram gradient boosting) on the
 same features, giving point estimates only (their PDF metrics are absent); the ANNz stand-in
 (``baseline_annz_mlp_committee5``, five 5:10:10:1 MLPs) gives a committee mixture PDF and, like
@@ -226,7 +228,12 @@ def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
         from photcat.models.networks import MixtureMLP, NormalMLP
 
         nn_kw = nn_settings(quick, n_fit)
+        # the pipeline's default photo-z model: magnitude errors as network inputs
         models["photcat_normal_committee5"] = (
+            "photcat",
+            lambda: Committee(NormalMLP(error_mode="inputs", **nn_kw), n_members=5, seed=seed),
+        )
+        models["photcat_normal_committee5_colours"] = (
             "photcat",
             lambda: Committee(NormalMLP(**nn_kw), n_members=5, seed=seed),
         )
@@ -266,6 +273,7 @@ def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
 
 def run_photoz(data: dict, quick: bool, seed: int, only: set[str] | None) -> dict:
     from photcat.models import metrics
+    from photcat.models.base import predict
 
     out = {}
     yt = data["y_test"]
@@ -283,15 +291,20 @@ def run_photoz(data: dict, quick: bool, seed: int, only: set[str] | None) -> dic
         try:
             if kind == "baseline":
                 model.fit(data["X"], data["y"])
-            else:
-                model.fit(data["X"], data["y"], validation=(data["X_val"], data["y_val"]))
+            else:  # feature errors go to the models that use them (error_mode="inputs")
+                model.fit(
+                    data["X"],
+                    data["y"],
+                    validation=(data["X_val"], data["y_val"], data["E_val"]),
+                    errors=data["E"],
+                )
         except Exception as exc:  # keep the other models' results
             out[name] = {"kind": kind, "error": f"{type(exc).__name__}: {exc}"}
             log(f"  {name}: FAILED {exc}")
             continue
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        pred = model.predict(data["X_test"])
+        pred = predict(model, data["X_test"], data["E_test"])
         pred_s = time.perf_counter() - t0
         if kind == "baseline":
             m = metrics.point_metrics(pred, yt)

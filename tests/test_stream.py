@@ -203,7 +203,8 @@ def annz_xy():
     t = t[t["flag_zspec"].to_numpy() == 0].reset_index(drop=True)
     f = FeatureSpec(bands=BANDS, reference_band="r").build(t)
     X, z = f.X[f.usable], t["z_spec"].to_numpy()[f.usable]
-    return X, z, ((t["mag_u"] - t["mag_r"]).to_numpy()[f.usable] >= 2.22).astype(float)
+    red = ((t["mag_u"] - t["mag_r"]).to_numpy()[f.usable] >= 2.22).astype(float)
+    return X, z, red, f.errors[f.usable]
 
 
 def test_forward_pass_equals_keras(annz_xy):
@@ -211,7 +212,7 @@ def test_forward_pass_equals_keras(annz_xy):
     from photcat.models.forward import compile_forward
     from photcat.models.networks import BernoulliMLP, MixtureMLP, NormalMLP
 
-    X, z, red = annz_xy
+    X, z, red, E = annz_xy
     small = {"hidden_layers": (12, 8), "epochs": 3, "batch_size": 256, "patience": None}
     nets = [
         Committee(NormalMLP(**small), n_members=2).fit(
@@ -219,17 +220,24 @@ def test_forward_pass_equals_keras(annz_xy):
         ),
         MixtureMLP(n_components=2, activation="relu", **small).fit(X[:2000], z[:2000]),
         Committee(BernoulliMLP(**small), n_members=2).fit(X[:2000], red[:2000]),
+        # magnitude errors as inputs (the default photo-z committee), standardised as in fit
+        Committee(NormalMLP(error_mode="inputs", **small), n_members=2).fit(
+            X[:2000], z[:2000], errors=E[:2000]
+        ),
     ]
-    Xt = X[2000:]
+    Xt, Et = X[2000:], E[2000:]
     for est in nets:
         fw = compile_forward(est)
         assert fw is not None
         assert fw.width_scale == getattr(est, "width_scale_", 1.0)
         members = getattr(est, "members_", [est])
+        kw = {"errors": Et} if members[0].error_mode == "inputs" else {}
         for net, member in zip(fw.networks, members, strict=True):
-            keras_raw = member.keras_raw_outputs(Xt)  # model(Z, training=False)
-            np.testing.assert_allclose(net.raw(net.inputs(Xt)), keras_raw, rtol=1e-6, atol=1e-6)
-        mine, theirs = fw.predict(Xt), est.predict(Xt)
+            keras_raw = member.keras_raw_outputs(Xt, **kw)  # model(Z, training=False)
+            np.testing.assert_allclose(
+                net.raw(net.inputs(Xt, **kw)), keras_raw, rtol=1e-6, atol=1e-6
+            )
+        mine, theirs = fw.predict(Xt, **kw), est.predict(Xt, **kw)
         if hasattr(mine, "p"):
             np.testing.assert_allclose(mine.p, theirs.p, rtol=1e-5, atol=1e-7)
         else:
@@ -238,6 +246,8 @@ def test_forward_pass_equals_keras(annz_xy):
     assert nets[0].width_scale_ != 1.0  # the calibrated stretch is part of what is compared
     bayes = NormalMLP(bayesian=True, **small).fit(X[:500], z[:500])
     assert compile_forward(bayes) is None  # weight sampling: the estimator predicts itself
+    with pytest.raises(ValueError, match="takes feature errors as inputs"):
+        compile_forward(nets[-1]).predict(Xt)
 
 
 def test_mixture_quantiles_solve_the_cdf():

@@ -15,7 +15,8 @@ from sklearn.base import BaseEstimator
 
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction
 
-Validation = tuple[np.ndarray, np.ndarray] | None
+# (X_valid, y_valid) or (X_valid, y_valid, errors_valid)
+Validation = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
 
 class PhotoZEstimator(BaseEstimator):
@@ -87,3 +88,17 @@ def check_Xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np
     if not np.isfinite(y).all():
         raise ValueError(f"y has {int((~np.isfinite(y)).sum())} NaN or inf values")
     return X, y
+
+
+def accepts_errors(est) -> bool:
+    """True when ``est.predict`` takes feature errors (``predict(X, errors=...)``)."""
+    import inspect
+
+    return "errors" in inspect.signature(est.predict).parameters
+
+
+def predict(est, X: np.ndarray, errors: np.ndarray | None = None):
+    """``est.predict(X)``, passing the 1-sigma feature ``errors`` to estimators that take them."""
+    if errors is not None and accepts_errors(est):
+        return est.predict(X, errors=errors)
+    return est.predict(X)

@@ -57,9 +57,13 @@ def _check_validation(
     if validation is None:
         return None
     try:
-        Xv, yv = validation
+        Xv, yv = validation[:2]  # a third element (feature errors) is not used here
+        if len(validation) > 3:
+            raise ValueError
     except (TypeError, ValueError) as exc:
-        raise ValueError("validation must be a tuple (X_valid, y_valid)") from exc
+        raise ValueError(
+            "validation must be a tuple (X_valid, y_valid) or (X_valid, y_valid, errors_valid)"
+        ) from exc
     Xv, yv = check_Xy(Xv, yv)
     if Xv.shape[1] != n_features:
         raise ValueError(f"validation X has {Xv.shape[1]} features but X has {n_features}")

@@ -21,15 +21,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
+from photcat.models.base import predict
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction, fit_width_scale
 
 _SEED_PARAMS = ("seed", "random_state")
-
-
-def _accepts_errors(est) -> bool:
-    import inspect
-
-    return "errors" in inspect.signature(est.predict).parameters
 
 
 class Committee(BaseEstimator):
@@ -119,13 +114,7 @@ class Committee(BaseEstimator):
     def _member_predictions(self, X, errors):
         if not hasattr(self, "members_"):
             raise RuntimeError("Committee is not fitted: call fit() first")
-        out = []
-        for est in self.members_:
-            if errors is not None and _accepts_errors(est):
-                out.append(est.predict(X, errors=errors))
-            else:
-                out.append(est.predict(X))
-        return out
+        return [predict(est, X, errors) for est in self.members_]
 
     def _combine(self, X, errors) -> MixturePrediction:
         return MixturePrediction.combine(self._member_predictions(X, errors))

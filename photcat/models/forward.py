@@ -11,8 +11,9 @@ round-off (checked in tests/test_stream.py).
 
 Raw outputs are mapped to distribution parameters by the numpy twins in
 :mod:`photcat.models.likelihoods` (the single source of truth for the mapping), in float64.
-Bayesian networks and networks that take feature errors as inputs are not compiled
-(``compile_forward`` returns None and callers use the estimator's own ``predict``).
+Networks that take feature errors as inputs get them standardised by their own error scaler,
+as in training. Bayesian networks are not compiled (``compile_forward`` returns None and
+callers use the estimator's own ``predict``, which samples weights).
 """
 
 from __future__ import annotations
@@ -55,14 +56,23 @@ class Network:
     x_scale: np.ndarray
     y_mean: float
     y_scale: float
+    e_mean: np.ndarray | None = None  # error-input standardiser (error_mode "inputs"/"both")
+    e_scale: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
         return self.x_mean.size
 
-    def inputs(self, X: np.ndarray) -> np.ndarray:
+    def inputs(self, X: np.ndarray, errors: np.ndarray | None = None) -> np.ndarray:
         """Standardised float32 inputs, exactly as the estimator feeds Keras."""
         Z = (np.asarray(X, dtype=np.float64) - self.x_mean) / self.x_scale
+        if self.e_mean is not None:
+            if errors is None:
+                raise ValueError("this network takes feature errors as inputs: pass errors=")
+            E = np.asarray(errors, dtype=np.float64)
+            if E.shape != Z.shape:
+                raise ValueError(f"errors shape {E.shape} differs from X shape {Z.shape}")
+            Z = np.concatenate([Z, (E - self.e_mean) / self.e_scale], axis=1)
         return Z.astype(np.float32)
 
     def raw(self, Z: np.ndarray) -> np.ndarray:
@@ -84,7 +94,7 @@ def _network(est) -> Network | None:
 
     if not isinstance(est, NormalMLP | MixtureMLP | BernoulliMLP):
         return None
-    if est.bayesian or est.error_mode in ("inputs", "both") or not hasattr(est, "model_"):
+    if est.bayesian or not hasattr(est, "model_"):
         return None
     kernels, biases, acts = [], [], []
     for layer in est.model_.layers:
@@ -99,7 +109,7 @@ def _network(est) -> Network | None:
         kernels.append(np.ascontiguousarray(weights[0], dtype=np.float32))
         biases.append(np.ascontiguousarray(weights[1], dtype=np.float32))
         acts.append(act)
-    sy = est.scaler_y_
+    sy, se = est.scaler_y_, est.scaler_e_
     return Network(
         likelihood=est._likelihood,
         kernels=tuple(kernels),
@@ -109,6 +119,8 @@ def _network(est) -> Network | None:
         x_scale=np.asarray(est.scaler_x_.scale, dtype=np.float64),
         y_mean=float(sy.mean[0]) if sy is not None else 0.0,
         y_scale=float(sy.scale[0]) if sy is not None else 1.0,
+        e_mean=np.asarray(se.mean, dtype=np.float64) if se is not None else None,
+        e_scale=np.asarray(se.scale, dtype=np.float64) if se is not None else None,
     )
 
 
@@ -120,13 +132,15 @@ class Forward:
     networks: tuple[Network, ...]
     width_scale: float = 1.0  # a calibrated committee's stretch (Committee.width_scale_)
 
-    def raw(self, X: np.ndarray) -> list[np.ndarray]:
-        """Each member's raw outputs (float32) for features ``X`` (n, d)."""
-        return [net.raw(net.inputs(X)) for net in self.networks]
+    def raw(self, X: np.ndarray, errors: np.ndarray | None = None) -> list[np.ndarray]:
+        """Each member's raw outputs (float32) for features ``X`` (n, d) and their errors."""
+        return [net.raw(net.inputs(X, errors)) for net in self.networks]
 
-    def predict(self, X: np.ndarray) -> MixturePrediction | BernoulliPrediction:
+    def predict(
+        self, X: np.ndarray, errors: np.ndarray | None = None
+    ) -> MixturePrediction | BernoulliPrediction:
         """Same answer as the estimator's ``predict`` (committee: mixture / mean of members)."""
-        raws = self.raw(X)
+        raws = self.raw(X, errors)
         if self.task == "quiescent":
             p = np.mean([lik.bernoulli_params(r.astype(np.float64)) for r in raws], axis=0)
             return BernoulliPrediction(p)

@@ -17,6 +17,7 @@ import pandas as pd
 from photcat.features.spec import FeatureSpec
 from photcat.models import metrics as M
 from photcat.models import registry
+from photcat.models.base import predict
 
 SPLITS = ("train", "valid", "test")
 
@@ -120,17 +121,19 @@ def fit_model(
     est.fit(
         feats.X[tr],
         y[tr],
-        validation=(feats.X[va], y[va]) if va.sum() >= 10 else None,
+        validation=(feats.X[va], y[va], feats.errors[va]) if va.sum() >= 10 else None,
         errors=feats.errors[tr],
     )
     seconds = time.perf_counter() - t0
-    metrics = evaluate_arrays(est, feats.X[va], y[va], target) if va.sum() else {}
+    metrics = evaluate_arrays(est, feats.X[va], y[va], target, feats.errors[va]) if va.sum() else {}
     return Fitted(est, spec, metrics, seconds, int(tr.sum()), int(va.sum()))
 
 
-def evaluate_arrays(est, X: np.ndarray, y: np.ndarray, target: str) -> dict:
-    """DESIGN.md §5 metrics of a fitted estimator on (X, y)."""
-    pred = est.predict(X)
+def evaluate_arrays(
+    est, X: np.ndarray, y: np.ndarray, target: str, errors: np.ndarray | None = None
+) -> dict:
+    """DESIGN.md §5 metrics of a fitted estimator on (X, y), feature errors passed when used."""
+    pred = predict(est, X, errors)
     if target == "photoz":
         return M.photoz_metrics(pred, y)
     return M.classifier_metrics(y, pred.p)
@@ -146,5 +149,5 @@ def evaluate_split(
     ok = sel & feats.usable & np.isfinite(y)
     out = {"split": split, "rows": int(sel.sum()), "rows_evaluated": int(ok.sum())}
     if ok.sum():
-        out.update(evaluate_arrays(est, feats.X[ok], y[ok], target))
+        out.update(evaluate_arrays(est, feats.X[ok], y[ok], target, feats.errors[ok]))
     return out

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from photcat.features.spec import FeatureSpec
-from photcat.models.predictions import MixturePrediction
+from photcat.models.base import predict
+from photcat.models.predictions import BernoulliPrediction, MixturePrediction
 
 # PDF grid values below this fraction of the object's peak (float32 resolution) are stored as
 # 0: they cannot change a sum over the grid, and exact zeros halve the compressed column
@@ -105,7 +106,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
         idx = np.flatnonzero(ok)
         if lm.target == "photoz":
             flag[~ok] |= PHOTOZ_NOT_PREDICTED
-            pred = _predict_batched(predictor(lm), feats.X[idx], batch)
+            pred = _predict_batched(predictor(lm), feats.X[idx], feats.errors[idx], batch)
             k = pred.n_components if pred is not None else 1
             w, mu, sd = (np.full((n, k), np.nan) for _ in range(3))
             names = ("photoz_mean", "photoz_std", "photoz_q16", "photoz_q50", "photoz_q84")
@@ -130,12 +131,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
             flag[~ok] |= QUIESCENT_NOT_PREDICTED
             p = np.full(n, np.nan)
             if idx.size:
-                p[idx] = np.concatenate(
-                    [
-                        predictor(lm).predict(feats.X[idx[s : s + batch]]).p
-                        for s in range(0, idx.size, batch)
-                    ]
-                )
+                p[idx] = _predict_batched(predictor(lm), feats.X[idx], feats.errors[idx], batch).p
             cols["p_quiescent"] = p
     if restframe:
         zspec = table["z_spec"].to_numpy(float) if "z_spec" in table else np.full(n, np.nan)
@@ -147,12 +143,15 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     return pd.DataFrame(cols, index=table.index), arrays
 
 
-def _predict_batched(model, X: np.ndarray, batch: int) -> MixturePrediction | None:
+def _predict_batched(model, X: np.ndarray, E: np.ndarray, batch: int):
+    """The model's prediction for rows ``X`` (errors ``E``) in batches of ``batch`` rows."""
     if not len(X):
         return None
-    parts = [model.predict(X[s : s + batch]) for s in range(0, len(X), batch)]
+    parts = [predict(model, X[s : s + batch], E[s : s + batch]) for s in range(0, len(X), batch)]
     if len(parts) == 1:
         return parts[0]
+    if isinstance(parts[0], BernoulliPrediction):
+        return BernoulliPrediction(np.concatenate([p.p for p in parts]))
     return MixturePrediction(
         np.concatenate([p.weights for p in parts]),
         np.concatenate([p.means for p in parts]),
