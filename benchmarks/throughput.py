@@ -176,7 +176,7 @@ import json, os, resource, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 from photcat.pipeline import stages, stream
-models = [stages.load(Path(m)) for m in {models!r}]
+models = [stages.load_predictor(Path(m)) for m in {models!r}]
 for m in models:
     __import__("photcat.pipeline.vac").pipeline.vac.predictor(m)
 t1 = time.perf_counter()
@@ -232,6 +232,7 @@ def compute_limits(catalog: Path, models: list[str]) -> dict:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     from photcat.catalogs import read
+    from photcat.models.base import predict
     from photcat.models.forward import single_thread_blas
     from photcat.pipeline import stages, vac
     from photcat.pipeline.stream import Partition, read_partition
@@ -244,32 +245,33 @@ def compute_limits(catalog: Path, models: list[str]) -> dict:
     )
     feats = pz.spec.build(table)
     X = np.ascontiguousarray(feats.X[feats.usable])
+    E = np.ascontiguousarray(feats.errors[feats.usable])  # the photo-z networks take errors too
     fz, fq = vac.predictor(pz), vac.predictor(q)
     out: dict = {"rows": int(len(X)), "loadavg_before": loadavg()}
 
-    def forward(Xs):
-        return fz.predict(Xs), fq.predict(Xs)
+    def forward(Xs, Es):
+        return predict(fz, Xs, Es), predict(fq, Xs, Es)
 
     with single_thread_blas():
-        forward(X[:10_000])
+        forward(X[:10_000], E[:10_000])
         t0 = time.perf_counter()
-        forward(X)
+        forward(X, E)
         dt = time.perf_counter() - t0
         out["forward_1_thread_objects_per_s"] = round(len(X) / dt)
-        halves = np.array_split(X, 2)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(2) as ex:
-            list(ex.map(forward, halves))
+            list(ex.map(forward, np.array_split(X, 2), np.array_split(E, 2)))
         dt = time.perf_counter() - t0
         out["forward_2_threads_objects_per_s"] = round(len(X) / dt)
         m = 200_000
         t0 = time.perf_counter()
-        pz.model.predict(X[:m]), q.model.predict(X[:m])
+        predict(pz.model, X[:m], E[:m]), predict(q.model, X[:m], E[:m])
         out["estimator_numpy_float64_objects_per_s"] = round(m / (time.perf_counter() - t0))
     k = 100_000
     t0 = time.perf_counter()
     for member in [*pz.model.members_, *q.model.members_]:
-        member.model_.predict(member._net_inputs(X[:k], None).astype(np.float32),
+        errors = E[:k] if member.error_mode in ("inputs", "both") else None
+        member.model_.predict(member._net_inputs(X[:k], errors).astype(np.float32),
                               batch_size=8192, verbose=0)  # fmt: skip
     out["keras_predict_objects_per_s"] = round(k / (time.perf_counter() - t0))
     boss = read(BOSS, "annz2").table
@@ -295,7 +297,7 @@ from photcat.pipeline import stream
 def warm(models):
     from photcat.pipeline import stages, vac
     for m in models:
-        vac.predictor(stages.load(Path(m)))
+        vac.predictor(stages.load_predictor(Path(m)))
     return True
 if __name__ == "__main__":
     with LocalCluster(n_workers={workers}, threads_per_worker=1, processes=True,

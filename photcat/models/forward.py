@@ -30,7 +30,7 @@ from photcat.models.predictions import BernoulliPrediction, MixturePrediction
 
 CHUNK_ROWS = 16_384  # rows per forward chunk: a 32-wide float32 layer is 2 MiB
 
-_ACT = {
+INPLACE_ACTIVATIONS = {
     "linear": None,
     "relu": lambda x: np.maximum(x, 0, out=x),
     "tanh": lambda x: np.tanh(x, out=x),
@@ -83,8 +83,8 @@ class Network:
             for k, b, a in zip(self.kernels, self.biases, self.activations, strict=True):
                 h = h @ k
                 h += b
-                if _ACT[a] is not None:
-                    h = _ACT[a](h)
+                if INPLACE_ACTIVATIONS[a] is not None:
+                    h = INPLACE_ACTIVATIONS[a](h)
             out[s : s + CHUNK_ROWS] = h
         return out
 
@@ -104,7 +104,7 @@ def _network(est) -> Network | None:
         if len(weights) != 2 or type(layer).__name__ != "Dense":
             return None  # a layer this pass does not know: let the estimator predict
         act = layer.get_config().get("activation") or "linear"
-        if act not in _ACT:
+        if act not in INPLACE_ACTIVATIONS:
             return None
         kernels.append(np.ascontiguousarray(weights[0], dtype=np.float32))
         biases.append(np.ascontiguousarray(weights[1], dtype=np.float32))

@@ -365,6 +365,25 @@ def load_model(
     The saved manifest is attached to the returned estimator as ``manifest_``.
     """
     folder = Path(folder)
+    manifest = check_model_folder(
+        folder, feature_spec=feature_spec, strict_versions=strict_versions
+    )
+    est = load_estimator(manifest["estimator"], folder, trusted=trusted)
+    try:
+        est.manifest_ = manifest
+    except AttributeError:  # pragma: no cover - estimators with __slots__
+        pass
+    return est
+
+
+def check_model_folder(
+    folder: str | os.PathLike,
+    *,
+    feature_spec: dict | None = None,
+    strict_versions: bool = False,
+) -> dict:
+    """The checks of :func:`load_model` without loading anything; returns the manifest."""
+    folder = Path(folder)
     manifest = read_manifest(folder)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelIntegrityError(
@@ -388,10 +407,5 @@ def load_model(
         msg = f"{folder} was saved with other package versions (saved, installed): {changed}"
         if strict_versions:
             raise ModelIntegrityError(msg)
-        warnings.warn(msg, VersionMismatchWarning, stacklevel=2)
-    est = load_estimator(manifest["estimator"], folder, trusted=trusted)
-    try:
-        est.manifest_ = manifest
-    except AttributeError:  # pragma: no cover - estimators with __slots__
-        pass
-    return est
+        warnings.warn(msg, VersionMismatchWarning, stacklevel=3)
+    return manifest

@@ -331,7 +331,7 @@ def cmd_predict(args) -> int:
     from photcat.features.columns import ColumnSpec
     from photcat.pipeline import stages, stream
 
-    models = [stages.load(Path(m)) for m in args.model]
+    models = [stages.load_predictor(Path(m)) for m in args.model]
     column_mode = any(isinstance(m.spec, ColumnSpec) for m in models)
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")

@@ -158,12 +158,7 @@ def parquet_meta(path: Path) -> str:
     return md.get(b"photcat", b"{}").decode()
 
 
-@lru_cache(maxsize=8)
-def _load_cached(path: str, mtime_ns: int) -> vac.LoadedModel:
-    from photcat.models.persistence import load_model
-
-    model = load_model(path)
-    manifest = model.manifest_
+def _loaded(manifest: dict, model: Any, forward: Any = None) -> vac.LoadedModel:
     cfg = manifest.get("config") or {}
     return vac.LoadedModel(
         target=manifest["task"],
@@ -171,13 +166,43 @@ def _load_cached(path: str, mtime_ns: int) -> vac.LoadedModel:
         spec=spec_from_dict(manifest["feature_spec"]),
         feature_min=np.asarray(cfg.get("feature_min", []), dtype=np.float32),
         feature_max=np.asarray(cfg.get("feature_max", []), dtype=np.float32),
+        forward=forward,
+        _compiled=forward is not None,
+        manifest=manifest,
     )
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> vac.LoadedModel:
+    from photcat.models.persistence import load_model
+
+    model = load_model(path)
+    return _loaded(model.manifest_, model)
+
+
+@lru_cache(maxsize=8)
+def _load_predictor_cached(path: str, mtime_ns: int) -> vac.LoadedModel:
+    from photcat.models.keras_archive import load_forward
+    from photcat.models.persistence import read_manifest
+
+    forward = load_forward(path)
+    if forward is None:
+        return _load_cached(path, mtime_ns)
+    return _loaded(read_manifest(path), None, forward)
 
 
 def load(model_dir: Path) -> vac.LoadedModel:
     """A saved model (verified through its manifest), loaded once per process."""
     manifest = Path(model_dir) / "manifest.json"
     return _load_cached(str(Path(model_dir).resolve()), manifest.stat().st_mtime_ns)
+
+
+def load_predictor(model_dir: Path) -> vac.LoadedModel:
+    """A saved model for prediction only: networks come as their numpy forward pass, read
+    from the files without TensorFlow (:mod:`photcat.models.keras_archive`); other models
+    as :func:`load` gives them."""
+    manifest = Path(model_dir) / "manifest.json"
+    return _load_predictor_cached(str(Path(model_dir).resolve()), manifest.stat().st_mtime_ns)
 
 
 def evaluate_saved(model_dir: Path, trainset_path: Path) -> dict:
@@ -216,7 +241,7 @@ def predict_partition(
     if not 0 <= index < pf.num_row_groups:
         raise IndexError(f"partition {index} does not exist in {canonical} ({pf.num_row_groups})")
     table = pf.read_row_group(index).to_pandas()
-    models = [load(d) for d in model_dirs]
+    models = [load_predictor(d) for d in model_dirs]
     zgrid = vac.pdf_grid(*grid) if grid and grid[2] > 0 else None
     cols, arrays = vac.predict_columns(
         table, models, grid=zgrid, restframe=restframe, uvj_preset=uvj_preset
@@ -238,8 +263,8 @@ def predict_partition(
         "pdf_grid": None if zgrid is None else [float(grid[0]), float(grid[1]), int(grid[2])],
         "flag_photcat_bits": vac.FLAG_BITS,
         "models": [
-            {k: lm.model.manifest_.get(k) for k in ("class", "task", "photcat_version", "versions")}
-            | {"folder": str(d), "config": (lm.model.manifest_.get("config") or {}).get("model")}
+            {k: lm.manifest.get(k) for k in ("class", "task", "photcat_version", "versions")}
+            | {"folder": str(d), "config": (lm.manifest.get("config") or {}).get("model")}
             for lm, d in zip(models, model_dirs, strict=True)
         ],
         "upstream": json.loads(parquet_meta(canonical)),

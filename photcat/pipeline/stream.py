@@ -253,18 +253,15 @@ _SHIPPED: dict[str, Any] = {}  # model folder -> model handed over by the parent
 
 
 def _models(model_dirs: tuple[str, ...]):
-    from photcat.pipeline.stages import load
+    from photcat.pipeline.stages import load_predictor
 
-    # cached per process, keyed by path and modification time
-    return [_SHIPPED[d] if d in _SHIPPED else load(Path(d)) for d in model_dirs]
+    # cached per process, keyed by path and modification time; networks are read as their
+    # numpy forward pass, so no prediction process (local or Dask worker) starts TensorFlow
+    return [_SHIPPED[d] if d in _SHIPPED else load_predictor(Path(d)) for d in model_dirs]
 
 
 def shippable(model_dirs: tuple[str, ...]) -> dict[str, Any]:
-    """The loaded models as plain data for local worker processes.
-
-    Networks travel as their compiled numpy forward pass (the Keras objects stay behind, so
-    the workers never start TensorFlow); classical models travel as they are.
-    """
+    """The loaded models as plain data for local worker processes (loaded once, here)."""
     from dataclasses import replace
 
     from photcat.pipeline import vac

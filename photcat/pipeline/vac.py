@@ -46,12 +46,13 @@ class LoadedModel:
     """
 
     target: str
-    model: Any
+    model: Any  # None when only the forward pass was loaded (stages.load_predictor)
     spec: FeatureSpec
     feature_min: np.ndarray
     feature_max: np.ndarray
     forward: Any = field(default=None, repr=False, compare=False)
     _compiled: bool = field(default=False, repr=False, compare=False)
+    manifest: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def predictor(lm: LoadedModel):
