@@ -131,8 +131,68 @@ def test_unknown_layers_or_activations_are_not_guessed(saved, tmp_path):
     def branch(layers):  # the second hidden layer fed by the input, not by the first
         layers[2]["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0] = layers[0]["name"]
 
-    for change in (odd_activation, other_layer, branch):
+    def other_output(layers):  # a model whose output is not the last Dense layer
+        layers.pop()
+
+    for change in (odd_activation, other_layer, branch, other_output):
         assert _dense_chain(rewritten(change)) is None, change.__name__
+
+
+def test_weights_that_are_not_plain_float32_arrays_are_not_read(saved, tmp_path):
+    """Links, external data and other dtypes in the weights file leave the model to Keras."""
+    import h5py
+
+    _, folder = saved["mixture-relu"]
+    with zipfile.ZipFile(folder / "model.keras") as zf:
+        weights = zf.read("model.weights.h5")
+
+    def rewritten(change) -> Path:
+        h5_path = tmp_path / "w.h5"
+        h5_path.write_bytes(weights)
+        with h5py.File(h5_path, "r+") as h5:
+            vars_ = next(g["vars"] for g in h5["layers"].values() if "0" in g.get("vars", {}))
+            change(h5, vars_)
+        out = tmp_path / f"m{len(list(tmp_path.iterdir()))}.keras"
+        with zipfile.ZipFile(folder / "model.keras") as src, zipfile.ZipFile(out, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                dst.writestr(item, h5_path.read_bytes() if item.filename.endswith(".h5") else data)
+        return out
+
+    def soft_link(h5, vars_):
+        other = vars_["1"].name
+        del vars_["1"]
+        vars_["1"] = h5py.SoftLink(other.replace("/1", "/0"))
+
+    def external(h5, vars_):
+        bias = vars_["1"][()]
+        (tmp_path / "ext.bin").write_bytes(bias.tobytes())
+        del vars_["1"]
+        vars_.create_dataset(
+            "1",
+            shape=bias.shape,
+            dtype="f4",
+            external=[(str(tmp_path / "ext.bin"), 0, bias.nbytes)],
+        )
+
+    def float64(h5, vars_):
+        bias = vars_["1"][()]
+        del vars_["1"]
+        vars_["1"] = bias.astype("f8")
+
+    assert _dense_chain(rewritten(lambda h5, v: None)) is not None
+    for change in (soft_link, external, float64):
+        assert _dense_chain(rewritten(change)) is None, change.__name__
+
+
+def test_member_folders_outside_the_model_are_refused(saved, tmp_path):
+    _, folder = saved["committee-errors"]
+    copy = Path(shutil.copytree(folder, tmp_path / "copy"))
+    man = json.loads((copy / "manifest.json").read_text())
+    man["estimator"]["state"]["members"][0]["folder"] = "../copy/member_01"
+    (copy / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ValueError, match="bad committee member folder"):
+        load_forward(copy)
 
 
 def test_pipeline_predicts_default_networks_without_keras(tmp_path):

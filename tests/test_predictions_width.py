@@ -59,3 +59,37 @@ def test_fitted_scale_gives_the_asked_coverage_on_mixtures(true_stretch):
 def test_length_mismatch_is_refused():
     with pytest.raises(ValueError, match="3 redshifts for 2 predictions"):
         fit_width_scale(MixturePrediction.normal([0, 1], [1, 1]), np.zeros(3))
+
+
+def test_unreachable_coverage_is_an_error_not_an_infinite_scale():
+    # 90 % of the mass near 0 and 10 % at 100: the mean (10) lies above the 84th percentile
+    # (1.5), so no stretch about the mean brings the upper interval end up to z = 20
+    pred = MixturePrediction(
+        np.tile([0.9, 0.1], (4, 1)), np.tile([0.0, 100.0], (4, 1)), np.ones((4, 2))
+    )
+    z = np.array([0.1, 20.0, 20.0, 20.0])
+    with pytest.raises(ValueError, match="no finite width scale"):
+        fit_width_scale(pred, z)
+
+
+def test_scaled_by_one_is_the_same_object():
+    pred = random_mixtures(10, 3)
+    assert pred.scaled(1.0) is pred
+
+
+def test_classical_models_take_validation_with_errors_and_committee_options_route():
+    from photcat.models import registry
+    from photcat.models.classical import KNNPhotoZ
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    y = 0.3 + 0.05 * X[:, 0] + 0.01 * rng.normal(size=400)
+    E = np.full_like(X, 0.02)
+    a = KNNPhotoZ(n_neighbors=10).fit(X[:300], y[:300], validation=(X[300:], y[300:]))
+    b = KNNPhotoZ(n_neighbors=10).fit(X[:300], y[:300], validation=(X[300:], y[300:], E[300:]))
+    assert a.width_scale_ == b.width_scale_ != 1.0  # the errors are ignored, not refused
+    with pytest.raises(ValueError, match="validation must be a tuple"):
+        KNNPhotoZ().fit(X, y, validation=(X, y, E, E))
+    com = registry.build("normal-committee", {"calibrate_width": False, "n_members": 2})
+    assert com.calibrate_width is False and com.n_members == 2
+    assert com.estimator.error_mode == "inputs"

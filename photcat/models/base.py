@@ -8,7 +8,8 @@ Parameters are set in ``__init__`` and exposed through scikit-learn's ``get_para
 
 from __future__ import annotations
 
-from typing import ClassVar
+import inspect
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -90,15 +91,16 @@ def check_Xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np
     return X, y
 
 
-def accepts_errors(est) -> bool:
+def accepts_errors(est: Any) -> bool:
     """True when ``est.predict`` takes feature errors (``predict(X, errors=...)``)."""
-    import inspect
-
     return "errors" in inspect.signature(est.predict).parameters
 
 
-def predict(est, X: np.ndarray, errors: np.ndarray | None = None):
-    """``est.predict(X)``, passing the 1-sigma feature ``errors`` to estimators that take them."""
+def predict(
+    est: Any, X: np.ndarray, errors: np.ndarray | None = None
+) -> MixturePrediction | BernoulliPrediction | np.ndarray:
+    """``est.predict(X)``, passing the 1-sigma feature ``errors`` (same shape as ``X``) to
+    estimators that take them; plain scikit-learn regressors return their array."""
     if errors is not None and accepts_errors(est):
         return est.predict(X, errors=errors)
     return est.predict(X)

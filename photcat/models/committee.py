@@ -27,6 +27,13 @@ from photcat.models.predictions import BernoulliPrediction, MixturePrediction, f
 _SEED_PARAMS = ("seed", "random_state")
 
 
+def check_member_folder(name: str, folder: Path) -> str:
+    """``name`` if it is a member sub-folder name (``member_NN``), else a ValueError."""
+    if not isinstance(name, str) or not re.fullmatch(r"member_\d+", name):
+        raise ValueError(f"bad committee member folder {name!r} in {folder}")
+    return name
+
+
 class Committee(BaseEstimator):
     """Committee of estimators, fitted one after the other.
 
@@ -156,8 +163,7 @@ class Committee(BaseEstimator):
         from photcat.models.persistence import load_estimator
 
         for node in state["members"]:
-            if not re.fullmatch(r"member_\d+", node["folder"]):
-                raise ValueError(f"bad committee member folder {node['folder']!r} in {folder}")
+            check_member_folder(node["folder"], folder)
         self.members_ = [
             load_estimator(node, folder / node["folder"], trusted=trusted)
             for node in state["members"]

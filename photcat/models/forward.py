@@ -38,6 +38,7 @@ INPLACE_ACTIVATIONS = {
     "softplus": lambda x: np.logaddexp(np.float32(0), x, out=x),
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(np.float32),
     "swish": lambda x: x * expit(x),
+    "silu": lambda x: x * expit(x),  # Keras 3 saves "swish" under this name
     "gelu": lambda x: (np.float32(0.5) * x * (1 + erf(x / np.float32(np.sqrt(2))))).astype(
         np.float32
     ),

@@ -51,6 +51,7 @@ _NP_ACTIVATIONS = {
     "gelu": lambda x: 0.5 * x * (1.0 + erf(x / np.sqrt(2.0))),
 }
 ACTIVATIONS = tuple(a for a in _NP_ACTIVATIONS if a != "linear")
+_NP_ACTIVATIONS["silu"] = _NP_ACTIVATIONS["swish"]  # Keras 3 saves "swish" as "silu"
 
 
 def _keras():

@@ -89,6 +89,8 @@ class MixturePrediction:
         mean and every width are multiplied by ``factor``, so the shape is kept and every
         central interval widens by ``factor``.
         """
+        if factor == 1.0:
+            return self
         mu = self.mean()[:, None]
         return MixturePrediction(self.weights, mu + factor * (self.means - mu), self.stds * factor)
 
@@ -190,7 +192,13 @@ def fit_width_scale(pred: MixturePrediction, z: np.ndarray, coverage: float = P6
     half = np.where(d >= 0, hi - mu, mu - lo)  # the interval's half-width on z's side
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(half > 0, np.abs(d) / half, np.inf)
-    return float(np.quantile(r, coverage))
+    scale = float(np.quantile(r, coverage))
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(
+            f"no finite width scale reaches {coverage:.4f} coverage on {z.size} calibration "
+            "objects (too few objects, or redshifts outside the intervals' reach)"
+        )
+    return scale
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from photcat.models.base import predict
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction
 
 # PDF grid values below this fraction of the object's peak (float32 resolution) are stored as
-# 0: they cannot change a sum over the grid, and exact zeros halve the compressed column
+# 0: together they change the grid's integral by less than nz * 2**-24 of the peak, and exact
+# zeros make the compressed column about 40 % smaller on BOSS
 PDF_REL_FLOOR = 2.0**-24
 
 # flag_photcat bits: the single definition, also written to the catalogue header
@@ -144,7 +145,9 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     return pd.DataFrame(cols, index=table.index), arrays
 
 
-def _predict_batched(model, X: np.ndarray, E: np.ndarray, batch: int):
+def _predict_batched(
+    model: Any, X: np.ndarray, E: np.ndarray, batch: int
+) -> MixturePrediction | BernoulliPrediction | None:
     """The model's prediction for rows ``X`` (errors ``E``) in batches of ``batch`` rows."""
     if not len(X):
         return None
