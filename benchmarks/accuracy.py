@@ -20,8 +20,8 @@ For photo-z the training file is split (seeded) into a fitting part and a valida
 validation part is used for early stopping and PDF-width calibration only, never for the
 reported numbers. ``photcat_normal_committee5`` is the pipeline's default photo-z model (five
 ``NormalMLP`` with the magnitude errors as extra inputs, width calibrated on the validation
-part); ``photcat_normal_committee5_colours`` is the same committee on the features alone. Baselines (``baseline_*``) are plain scikit-learn regressors with default
-settings (kNN k=5 on standardised features, random forest, histogram gradient boosting) on the
+part); ``photcat_normal_committee5_colours`` is the same committee on the features alone.
+Baselines (``baseline_*``) are plain scikit-learn regressors with default settings (kNN k=5 on standardised features, random forest, histogram gradient boosting) on the
 same features, giving point estimates only (their PDF metrics are absent); the ANNz stand-in
 (``baseline_annz_mlp_committee5``, five 5:10:10:1 MLPs) gives a committee mixture PDF and, like
 photcat's models, uses the validation part for its member widths.
