@@ -60,6 +60,29 @@ class Network:
     e_mean: np.ndarray | None = None  # error-input standardiser (error_mode "inputs"/"both")
     e_scale: np.ndarray | None = None
 
+    @classmethod
+    def from_parts(
+        cls,
+        likelihood: str,
+        layers: list[tuple[np.ndarray, np.ndarray, str]],
+        scalers: dict,
+    ) -> Network:
+        """A network from its (kernel, bias, activation) layers and its standardisers in the
+        ``scaler.json`` form: ``{"x": {"mean", "scale"}, "e": ... or None, "y": ... or None}``."""
+        sx, se, sy = scalers["x"], scalers.get("e"), scalers.get("y")
+        return cls(
+            likelihood=likelihood,
+            kernels=tuple(np.ascontiguousarray(k, dtype=np.float32) for k, _, _ in layers),
+            biases=tuple(np.ascontiguousarray(b, dtype=np.float32) for _, b, _ in layers),
+            activations=tuple(a for _, _, a in layers),
+            x_mean=np.asarray(sx["mean"], dtype=np.float64),
+            x_scale=np.asarray(sx["scale"], dtype=np.float64),
+            y_mean=float(sy["mean"][0]) if sy else 0.0,
+            y_scale=float(sy["scale"][0]) if sy else 1.0,
+            e_mean=np.asarray(se["mean"], dtype=np.float64) if se else None,
+            e_scale=np.asarray(se["scale"], dtype=np.float64) if se else None,
+        )
+
     @property
     def n_features(self) -> int:
         return self.x_mean.size
@@ -97,7 +120,7 @@ def _network(est) -> Network | None:
         return None
     if est.bayesian or not hasattr(est, "model_"):
         return None
-    kernels, biases, acts = [], [], []
+    layers = []
     for layer in est.model_.layers:
         weights = layer.get_weights()
         if not weights:
@@ -107,22 +130,13 @@ def _network(est) -> Network | None:
         act = layer.get_config().get("activation") or "linear"
         if act not in INPLACE_ACTIVATIONS:
             return None
-        kernels.append(np.ascontiguousarray(weights[0], dtype=np.float32))
-        biases.append(np.ascontiguousarray(weights[1], dtype=np.float32))
-        acts.append(act)
-    sy, se = est.scaler_y_, est.scaler_e_
-    return Network(
-        likelihood=est._likelihood,
-        kernels=tuple(kernels),
-        biases=tuple(biases),
-        activations=tuple(acts),
-        x_mean=np.asarray(est.scaler_x_.mean, dtype=np.float64),
-        x_scale=np.asarray(est.scaler_x_.scale, dtype=np.float64),
-        y_mean=float(sy.mean[0]) if sy is not None else 0.0,
-        y_scale=float(sy.scale[0]) if sy is not None else 1.0,
-        e_mean=np.asarray(se.mean, dtype=np.float64) if se is not None else None,
-        e_scale=np.asarray(se.scale, dtype=np.float64) if se is not None else None,
-    )
+        layers.append((weights[0], weights[1], act))
+    scalers = {
+        "x": est.scaler_x_.to_dict(),
+        "e": est.scaler_e_.to_dict() if est.scaler_e_ is not None else None,
+        "y": est.scaler_y_.to_dict() if est.scaler_y_ is not None else None,
+    }
+    return Network.from_parts(est._likelihood, layers, scalers)
 
 
 @dataclass(frozen=True)

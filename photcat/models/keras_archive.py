@@ -79,23 +79,11 @@ def _network(node: dict, folder: Path) -> Network | None:
     if layers is None:
         return None
     scalers = json.loads(scaler_file.read_text())
-    sx, se, sy = scalers["x"], scalers.get("e"), scalers.get("y")
-    n_in = len(sx["mean"]) + (len(se["mean"]) if se else 0)
+    n_in = len(scalers["x"]["mean"]) + (len(scalers["e"]["mean"]) if scalers.get("e") else 0)
     n_out = lik.n_outputs(likelihood, int(params.get("n_components", 1)))
     if layers[0][0].shape[0] != n_in or layers[-1][0].shape[1] != n_out:
         return None
-    return Network(
-        likelihood=likelihood,
-        kernels=tuple(k for k, _, _ in layers),
-        biases=tuple(b for _, b, _ in layers),
-        activations=tuple(a for _, _, a in layers),
-        x_mean=np.asarray(sx["mean"], dtype=np.float64),
-        x_scale=np.asarray(sx["scale"], dtype=np.float64),
-        y_mean=float(sy["mean"][0]) if sy else 0.0,
-        y_scale=float(sy["scale"][0]) if sy else 1.0,
-        e_mean=np.asarray(se["mean"], dtype=np.float64) if se else None,
-        e_scale=np.asarray(se["scale"], dtype=np.float64) if se else None,
-    )
+    return Network.from_parts(likelihood, layers, scalers)
 
 
 def _dense_chain(archive: Path) -> list[tuple[np.ndarray, np.ndarray, str]] | None:
