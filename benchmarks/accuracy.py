@@ -271,11 +271,14 @@ def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
     return models
 
 
-def run_photoz(data: dict, quick: bool, seed: int, only: set[str] | None) -> dict:
+def run_photoz(
+    data: dict, quick: bool, seed: int, only: set[str] | None
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Every photo-z model's record, and its point estimates on the test rows."""
     from photcat.models import metrics
     from photcat.models.base import predict
 
-    out = {}
+    out, points = {}, {}
     yt = data["y_test"]
     trivial = np.full(yt.size, np.median(data["y"]))
     out["trivial_median"] = {"kind": "trivial", "metrics": metrics.point_metrics(trivial, yt)}
@@ -325,9 +328,31 @@ def run_photoz(data: dict, quick: bool, seed: int, only: set[str] | None) -> dic
         if hasattr(model, "width_scale_"):
             rec["width_scale"] = model.width_scale_
         out[name] = rec
+        points[name] = zp
         log(f"  {name:34s} fit {fit_s:6.1f}s  sigma_rms {m['sigma_rms']:.4f}  "
             f"nmad {m['sigma_nmad']:.4f}  out {m['outlier_fraction']:.4f}  "
             f"cov68 {m.get('coverage_68', float('nan')):.3f}")  # fmt: skip
+    return out, points
+
+
+DEFAULT_PHOTOZ = "photcat_normal_committee5"
+
+
+def photoz_comparisons(models: dict, points: dict, y_test, seed: int) -> dict:
+    """Paired bootstrap (2,000 resamples of the test rows) of the default committee against each
+    baseline: difference committee - baseline in sigma_rms, sigma_NMAD and outlier fraction."""
+    from photcat.models.metrics import paired_bootstrap
+
+    if DEFAULT_PHOTOZ not in points:
+        return {}
+    out = {}
+    for name, zp in points.items():
+        if models[name]["kind"] in ("baseline", "baseline_pdf"):
+            out[name] = paired_bootstrap(points[DEFAULT_PHOTOZ], zp, y_test, seed=seed)
+            r = out[name]
+            log(f"  {DEFAULT_PHOTOZ} - {name}: " + "  ".join(
+                f"{k} {r[k]['diff']:+.4f} [{r[k]['ci95'][0]:+.4f}, {r[k]['ci95'][1]:+.4f}]"
+                for k in ("sigma_rms", "sigma_nmad", "outlier_fraction")))  # fmt: skip
     return out
 
 
@@ -549,6 +574,19 @@ def markdown_tables(result: dict) -> str:
             vals = [m.get(c) if c != "ece" else m["reliability"]["ece"] for c in cols]
             t = rec.get("train_seconds")
             lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in vals) + f" | {_fmt(t)} |")
+        boot = entry.get("paired_bootstrap") or {}
+        if boot.get("against"):
+            lines.append(f"\n{boot['model']} minus each baseline, paired bootstrap of the test "
+                         "rows: difference [95 % interval] (P(committee better))\n")  # fmt: skip
+            lines.append("| baseline | Δ sigma_rms | Δ sigma_nmad | Δ outlier_fraction |")
+            lines.append("|---|---|---|---|")
+            for name, r in boot["against"].items():
+                cells = [
+                    f"{r[k]['diff']:+.4f} [{r[k]['ci95'][0]:+.4f}, {r[k]['ci95'][1]:+.4f}] "
+                    f"({r[k]['p_a_better']:.2f})"
+                    for k in ("sigma_rms", "sigma_nmad", "outlier_fraction")
+                ]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -636,7 +674,11 @@ def _run(args, argv) -> int:
                                       "label", "restframe_seconds") if k in data}  # fmt: skip
         entry["task"] = task
         if task == "photoz":
-            entry["models"] = run_photoz(data, args.quick, args.seed, only)
+            entry["models"], points = run_photoz(data, args.quick, args.seed, only)
+            entry["paired_bootstrap"] = {
+                "model": DEFAULT_PHOTOZ,
+                "against": photoz_comparisons(entry["models"], points, data["y_test"], args.seed),
+            }
         else:
             entry["base_rate_test"] = float(np.mean(data["y_test"]))
             entry["models"] = run_classifiers(data, args.quick, args.seed, only)

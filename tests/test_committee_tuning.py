@@ -129,3 +129,31 @@ def test_keras_tuner_search_saves_results_and_returns_best(annz, tmp_path):
     assert scores[0] < m.history_["initial_val_loss"] - 0.5
     with pytest.raises(ValueError, match="not parameters of NormalMLP"):
         tune(Xt, zt, validation=(Xv, zv), search_space={"depth": [1]}, directory=tmp_path)
+
+
+def test_tuner_searches_the_error_input_network(shared_data, tmp_path):
+    folder = shared_data / "annz_sdss"
+    if not folder.is_dir():
+        pytest.skip(f"real data not available: {folder} is absent")
+    a, b = np.loadtxt(folder / "sdss.ugriz.train")[:1500], np.loadtxt(folder / "sdss.ugriz.valid")
+    feats = [np.column_stack([m[:, :4] - m[:, 1:5], m[:, 2]]) for m in (a, b)]
+    errs = [np.column_stack([np.hypot(m[:, 5:9], m[:, 6:10]), m[:, 7]]) for m in (a, b)]
+    base = {"error_mode": "inputs", "hidden_layers": (16,)}
+    kw = {"directory": tmp_path, "project_name": "err", "epochs": 3, "patience": 2, "seed": 0}
+    val = (feats[1], b[:, 10], errs[1])
+    best = tune(feats[0], a[:, 10], validation=val, errors=errs[0], base_params=base,
+                search_space={"learning_rate": [3e-3, 1e-2]}, max_trials=2, **kw)  # fmt: skip
+    assert best["error_mode"] == "inputs" and best["learning_rate"] in (3e-3, 1e-2)
+    score = json.loads((tmp_path / "err" / RESULTS_FILE).read_text())["trials"][0]["val_nll"]
+    m = NormalMLP(**{**best, "epochs": 1, "patience": None}).fit(
+        feats[0], a[:, 10], validation=val, errors=errs[0]
+    )
+    assert m.history_["n_epochs"] == 1
+    assert score < m.history_["initial_val_loss"] - 0.5  # the 10-input network really trained
+    with pytest.raises(ValueError, match="needs `errors`"):
+        tune(feats[0], a[:, 10], validation=val, base_params=base, **kw)
+    with pytest.raises(ValueError, match="per-epoch noise"):
+        tune(feats[0], a[:, 10], validation=val, errors=errs[0],
+             base_params={"error_mode": "noise"}, **kw)  # fmt: skip
+    with pytest.raises(ValueError, match="cannot be searched"):
+        tune(feats[0], a[:, 10], validation=val, search_space={"error_mode": ["inputs"]}, **kw)

@@ -186,3 +186,32 @@ def test_photoz_metrics_json_ready():
     m = metrics.photoz_metrics(pred, z)
     json.dumps(m)
     assert set(m) >= {"sigma_rms", "sigma_nmad", "outlier_fraction", "sigma_68", "pit_ks", "crps"}
+
+
+def test_paired_bootstrap_orders_and_bounds_differences():
+    rng = np.random.default_rng(3)
+    zs = rng.uniform(0.05, 0.6, 3000)
+    good = zs + 0.02 * (1 + zs) * rng.standard_normal(zs.size)
+    bad = zs + 0.03 * (1 + zs) * rng.standard_normal(zs.size)
+    bad[:90] += 0.5  # 3 % outliers
+    r = metrics.paired_bootstrap(good, bad, zs, n_boot=600, seed=1)
+    for k in metrics.BOOTSTRAP_METRICS:
+        lo, hi = r[k]["ci95"]
+        exact = metrics.point_metrics(good, zs)[k] - metrics.point_metrics(bad, zs)[k]
+        assert r[k]["diff"] == pytest.approx(exact)
+        assert lo <= r[k]["diff"] <= hi < 0, (k, r[k])
+        assert r[k]["p_a_better"] == 1.0
+    # the outlier difference is -3 % with the binomial scatter of 90 objects in 3000
+    lo, hi = r["outlier_fraction"]["ci95"]
+    assert -0.03 - 0.012 < lo < -0.03 < hi < -0.03 + 0.012
+    swapped = metrics.paired_bootstrap(bad, good, zs, n_boot=600, seed=1)
+    assert swapped["sigma_rms"]["ci95"] == pytest.approx([-x for x in r["sigma_rms"]["ci95"][::-1]])
+    same = metrics.paired_bootstrap(good, good, zs, n_boot=50)
+    assert same["sigma_nmad"] == {"diff": 0.0, "ci95": [0.0, 0.0], "p_a_better": 0.0}
+    with pytest.raises(ValueError, match="sizes differ"):
+        metrics.paired_bootstrap(good[:-1], bad, zs)
+
+
+def test_sigma_nmad_along_an_axis_matches_rows():
+    e = np.random.default_rng(0).standard_normal((4, 501))
+    np.testing.assert_allclose(metrics.sigma_nmad(e, axis=1), [metrics.sigma_nmad(r) for r in e])

@@ -143,6 +143,25 @@ def test_normal_mlp_beats_trivial_predictor(annz):
     np.testing.assert_allclose(m._raw_outputs(z), m.keras_raw_outputs(annz["Xv"]), atol=2e-5)
 
 
+def test_monitor_picks_the_kept_weights(annz):
+    kw = {"hidden_layers": (16,), "batch_size": 64, "learning_rate": 3e-3, "epochs": 12, "seed": 4}
+    Xt, zt, val = annz["Xt"][:1500], annz["zt"][:1500], (annz["Xv"], annz["zv"])
+    # "mse": the kept weights are those of the epoch with the lowest validation MSE of the mean
+    m = NormalMLP(monitor="mse", patience=None, **kw).fit(Xt, zt, validation=val)
+    h = m.history_
+    assert len(h["val_mse"]) == h["n_epochs"] == 12
+    assert h["best_epoch"] == int(np.argmin(h["val_mse"]))
+    zs = m.scaler_y_.transform(annz["zv"])
+    mse = np.mean((m.scaler_y_.transform(m.predict(annz["Xv"]).mean()) - zs) ** 2)
+    assert mse == pytest.approx(min(h["val_mse"]), rel=1e-4)
+    # "none": all epochs, last weights (the final validation loss is the last epoch's)
+    last = NormalMLP(monitor="none", patience=3, **kw).fit(Xt, zt, validation=val)
+    assert last.history_["n_epochs"] == 12 and "val_mse" not in last.history_
+    assert last.history_["final_val_loss"] == pytest.approx(last.history_["val_loss"][-1], abs=1e-5)
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        NormalMLP(monitor="accuracy", epochs=1).fit(Xt, zt)
+
+
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_lowers_validation_nll(annz, optimizer):
     lr = {"sgd": 0.01, "adagrad": 0.05}.get(optimizer, 3e-3)

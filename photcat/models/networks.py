@@ -39,6 +39,7 @@ from photcat.models.scaling import Standardizer
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "amsgrad")
 ERROR_MODES = ("none", "inputs", "noise", "both")
 LR_DECAYS = ("none", "exponential", "inverse_time")
+MONITORS = ("nll", "mse", "none")
 
 _NP_ACTIVATIONS = {
     "linear": lambda x: x,
@@ -128,6 +129,8 @@ class _KerasMLP:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.lr_decay not in LR_DECAYS:
             raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         if len(tuple(self.hidden_layers)) < 1 or min(self.hidden_layers) < 1:
             raise ValueError(f"hidden_layers must be positive widths, got {self.hidden_layers!r}")
 
@@ -203,6 +206,21 @@ class _KerasMLP:
             )(h)
         return keras.Model(inp, out, name=type(self).__name__)
 
+    def _validation_mse(self, model, Zv: np.ndarray, tv: np.ndarray) -> float:
+        """Mean squared error of the predicted mean on scaled validation targets (Brier score
+        for the classifier), from the current weights."""
+        raw = np.concatenate(
+            [np.asarray(model(Zv[i : i + 65536], training=False)) for i in range(0, len(Zv), 65536)]
+        ).astype(np.float64)
+        if self._likelihood == "normal":
+            mean = lik.normal_params(raw)[0]
+        elif self._likelihood == "mixture":
+            w, loc, _ = lik.mixture_params(raw)
+            mean = np.sum(w * loc, axis=1)
+        else:
+            mean = lik.bernoulli_params(raw)
+        return float(np.mean((mean - tv.astype(np.float64)) ** 2))
+
     def _fit(self, X, y, validation, errors):
         self._check_params()
         X, y = check_Xy(X, y)
@@ -276,6 +294,11 @@ class _KerasMLP:
                 return False
             vl = float(logs["val_loss"])
             hist["val_loss"].append(vl)
+            if self.monitor == "none":
+                return False
+            if self.monitor == "mse":
+                vl = self._validation_mse(model, Zv, tv)
+                hist.setdefault("val_mse", []).append(vl)
             if vl < track["best"] - 1e-6:
                 track.update(best=vl, weights=model.get_weights(), wait=0)
                 hist["best_epoch"] = epoch
@@ -442,8 +465,11 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
     ``hidden_layers`` widths; ``activation`` (one of ``ACTIVATIONS``); ``optimizer`` (one of
     ``OPTIMIZERS``: mini-batch SGD with ``momentum``, Adagrad, RMSprop, Adam, AMSGrad);
     ``learning_rate``; ``lr_decay`` (``none``/``exponential``/``inverse_time``) with
-    ``lr_decay_rate`` per epoch; ``batch_size``; ``epochs``; ``patience`` (early stopping on
-    validation NLL; the best weights are kept); ``validation_fraction`` of training rows held
+    ``lr_decay_rate`` per epoch; ``batch_size``; ``epochs``; ``patience`` (early stopping: stop
+    after ``patience`` epochs without improvement, None = never) and ``monitor``, the validation
+    figure that picks the kept weights (``"nll"``: negative log-likelihood; ``"mse"``: mean
+    squared error of the predicted mean, Brier score for the classifier; ``"none"``: keep the last
+    epoch's weights, no early stopping); ``validation_fraction`` of training rows held
     out when ``fit`` gets no ``validation``; ``clipnorm`` (gradient clipping, None = off);
     ``seed``; ``deterministic`` (TensorFlow op determinism; a process-wide switch);
     ``error_mode``; ``bayesian`` with ``n_weight_samples`` and ``prior_std``.
@@ -468,6 +494,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
         batch_size: int = 32,
         epochs: int = 300,
         patience: int | None = 40,
+        monitor: str = "nll",
         validation_fraction: float = 0.1,
         clipnorm: float | None = 5.0,
         seed: int = 0,
@@ -487,6 +514,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
         self.batch_size = batch_size
         self.epochs = epochs
         self.patience = patience
+        self.monitor = monitor
         self.validation_fraction = validation_fraction
         self.clipnorm = clipnorm
         self.seed = seed
@@ -540,6 +568,7 @@ class MixtureMLP(_KerasMLP, PhotoZEstimator):
         batch_size: int = 32,
         epochs: int = 300,
         patience: int | None = 40,
+        monitor: str = "nll",
         validation_fraction: float = 0.1,
         clipnorm: float | None = 5.0,
         seed: int = 0,
@@ -560,6 +589,7 @@ class MixtureMLP(_KerasMLP, PhotoZEstimator):
         self.batch_size = batch_size
         self.epochs = epochs
         self.patience = patience
+        self.monitor = monitor
         self.validation_fraction = validation_fraction
         self.clipnorm = clipnorm
         self.seed = seed
@@ -611,6 +641,7 @@ class BernoulliMLP(_KerasMLP, QuiescentClassifier):
         batch_size: int = 64,
         epochs: int = 200,
         patience: int | None = 20,
+        monitor: str = "nll",
         validation_fraction: float = 0.1,
         clipnorm: float | None = 5.0,
         seed: int = 0,
@@ -630,6 +661,7 @@ class BernoulliMLP(_KerasMLP, QuiescentClassifier):
         self.batch_size = batch_size
         self.epochs = epochs
         self.patience = patience
+        self.monitor = monitor
         self.validation_fraction = validation_fraction
         self.clipnorm = clipnorm
         self.seed = seed

@@ -61,7 +61,8 @@ def tune(
     X: np.ndarray,
     y: np.ndarray,
     *,
-    validation: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, ...],
+    errors: np.ndarray | None = None,
     search_space: dict[str, Any] | None = None,
     estimator: str | type = "normal",
     base_params: dict[str, Any] | None = None,
@@ -77,7 +78,10 @@ def tune(
 
     ``estimator``: ``"normal"``, ``"mixture"``, ``"bernoulli"`` or a network class from
     :mod:`photcat.models.networks`; ``base_params`` are fixed parameters of every trial.
-    Inputs are standardised on ``X`` only. ``validation=(X_val, y_val)`` scores the trials.
+    Inputs are standardised on ``X`` only. ``validation=(X_val, y_val)`` scores the trials;
+    with ``error_mode="inputs"`` in ``base_params`` pass ``errors`` (1-sigma errors of ``X``) and
+    ``validation=(X_val, y_val, errors_val)``. ``"noise"`` and ``"both"`` are refused: their
+    per-epoch input perturbation is not part of a Keras Tuner trial.
     """
     from photcat.models import networks
 
@@ -93,6 +97,8 @@ def tune(
     unknown = sorted(set(space) - valid_names)
     if unknown:
         raise ValueError(f"search_space keys not parameters of {cls.__name__}: {unknown}")
+    if "error_mode" in space:
+        raise ValueError("error_mode cannot be searched: set it in base_params")
 
     tf, keras = networks._keras()
     import keras_tuner as kt
@@ -102,16 +108,27 @@ def tune(
 
     # data prepared once, exactly as the estimator would (scalers fitted on X only)
     proto = cls(**{**base, "seed": seed})
+    proto._check_params()
+    if proto._uses_error_noise():
+        raise ValueError(
+            f"tune() supports error_mode 'none' or 'inputs', got {proto.error_mode!r}: the "
+            "per-epoch noise perturbation is not part of a Keras Tuner trial"
+        )
     X, y = check_Xy(X, y)
     Xv, yv = check_Xy(validation[0], validation[1])
-    if proto.error_mode != "none":
-        raise ValueError("tune() supports error_mode='none' only")
+    E = proto._check_errors(X, errors, needed=proto._uses_error_inputs(), what="tuning")
+    Ev = proto._check_errors(
+        Xv,
+        validation[2] if len(validation) > 2 else None,
+        needed=proto._uses_error_inputs(),
+        what="validation (pass validation=(X, y, errors))",
+    )
     from photcat.models.scaling import Standardizer
 
     proto.scaler_x_ = Standardizer.fit(X)
-    proto.scaler_e_ = None
+    proto.scaler_e_ = Standardizer.fit(E) if proto._uses_error_inputs() else None
     proto.scaler_y_ = Standardizer.fit(y) if proto._regression else None
-    Z, Zv = proto._net_inputs(X, None), proto._net_inputs(Xv, None)
+    Z, Zv = proto._net_inputs(X, E), proto._net_inputs(Xv, Ev)
     t, tv = proto._target(y), proto._target(yv)
     Z, Zv, t, tv = (a.astype(np.float32) for a in (Z, Zv, t, tv))
 
