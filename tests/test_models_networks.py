@@ -92,6 +92,31 @@ def test_likelihoods_match_closed_forms():
         lik.keras_loss("poisson")
 
 
+def test_beta_nll_weights_objects_and_gives_the_mean_an_mse_gradient():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=40).astype(np.float32)
+    raw = tf.constant(rng.normal(size=(40, 2)).astype(np.float32))
+    loc, scale = lik.normal_params(raw.numpy().astype(np.float64))
+    nll_i = -norm.logpdf(y, loc, scale)
+    assert lik.keras_loss("normal", 0.0) is lik.normal_nll
+    for beta in (0.5, 1.0):
+        loss = lik.keras_loss("normal", beta)
+        expected = np.mean(scale ** (2 * beta) * nll_i)
+        assert float(loss(y, raw)) == pytest.approx(expected, rel=1e-5)
+    with tf.GradientTape() as tape:
+        tape.watch(raw)
+        value = lik.keras_loss("normal", 1.0)(y, raw)
+    grad = tape.gradient(value, raw).numpy()
+    # beta = 1: d loss / d loc = -(y - loc) / n, the gradient of half the mean squared error
+    np.testing.assert_allclose(grad[:, 0], -(y - loc) / y.size, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="normal likelihood only"):
+        lik.keras_loss("mixture", 0.5)
+    with pytest.raises(ValueError, match=r"nll_beta must be in \[0, 1\]"):
+        lik.keras_loss("normal", 1.5)
+
+
 def test_standardizer_json_round_trip_is_exact():
     rng = np.random.default_rng(2)
     X = rng.normal(3.0, 2.0, size=(100, 4))

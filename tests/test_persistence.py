@@ -65,6 +65,7 @@ SMALL = {"hidden_layers": (8,), "epochs": 2, "seed": 1}
         lambda: MixtureMLP(n_components=2, bayesian=True, n_weight_samples=3, **SMALL),
         lambda: BernoulliMLP(bayesian=True, n_weight_samples=5, **SMALL),
         lambda: Committee(NormalMLP(**SMALL), n_members=2),
+        lambda: Committee(NormalMLP(monitor="mse", nll_beta=0.5, **SMALL), n_members=2),
         lambda: Committee(
             members=[BernoulliMLP(**SMALL), BernoulliMLP(hidden_layers=(4, 4), epochs=2)]
         ),
@@ -78,6 +79,7 @@ SMALL = {"hidden_layers": (8,), "epochs": 2, "seed": 1}
         "mixture-bayes",
         "bernoulli-bayes",
         "committee",
+        "committee-beta-nll",
         "committee-classifier",
     ],
 )

@@ -88,6 +88,28 @@ def normal_nll(y_true, raw):
     return -tf.reduce_mean(normal_distribution(raw).log_prob(_flat_target(y_true)))
 
 
+def beta_normal_nll(beta: float) -> Callable:
+    """Normal NLL with each object's term weighted by its predicted variance to the power
+    ``beta``, held constant in the gradient (beta-NLL; Seitzer et al. 2022, ICLR).
+
+    Plain NLL (``beta = 0``) scales each object's gradient on the mean by 1 / sigma^2, so a
+    network can stop fitting the mean of hard objects by widening them; ``beta = 1`` gives the
+    mean the gradient of MSE. The per-object optimum of sigma is unchanged, so predicted widths
+    stay consistent (and committees calibrate them on validation data anyway).
+    """
+    import tensorflow as tf
+
+    beta = float(beta)
+
+    def loss(y_true, raw):
+        dist = normal_distribution(raw)
+        weight = tf.stop_gradient(tf.square(dist.scale) ** beta)
+        return -tf.reduce_mean(weight * dist.log_prob(_flat_target(y_true)))
+
+    loss.__name__ = f"beta_normal_nll_{beta:g}"
+    return loss
+
+
 def mixture_nll(y_true, raw):
     """Mean Normal-mixture NLL per object (Keras loss signature)."""
     import tensorflow as tf
@@ -102,11 +124,20 @@ def bernoulli_nll(y_true, raw):
     return -tf.reduce_mean(bernoulli_distribution(raw).log_prob(_flat_target(y_true)))
 
 
-def keras_loss(likelihood: str) -> Callable:
-    """The Keras loss function (y_true, raw) -> scalar NLL for a likelihood name."""
+def keras_loss(likelihood: str, nll_beta: float = 0.0) -> Callable:
+    """The Keras loss function (y_true, raw) -> scalar NLL for a likelihood name.
+
+    ``nll_beta > 0`` (Normal only) gives :func:`beta_normal_nll`.
+    """
     losses = {"normal": normal_nll, "mixture": mixture_nll, "bernoulli": bernoulli_nll}
     if likelihood not in losses:
         raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
+    if not 0.0 <= float(nll_beta) <= 1.0:
+        raise ValueError(f"nll_beta must be in [0, 1], got {nll_beta}")
+    if float(nll_beta) > 0.0:
+        if likelihood != "normal":
+            raise ValueError(f"nll_beta applies to the normal likelihood only, not {likelihood!r}")
+        return beta_normal_nll(nll_beta)
     return losses[likelihood]
 
 

@@ -129,10 +129,15 @@ class _KerasMLP:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.lr_decay not in LR_DECAYS:
             raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
+        if not 0.0 <= self._nll_beta() <= 1.0:
+            raise ValueError(f"nll_beta must be in [0, 1], got {self._nll_beta()}")
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         if len(tuple(self.hidden_layers)) < 1 or min(self.hidden_layers) < 1:
             raise ValueError(f"hidden_layers must be positive widths, got {self.hidden_layers!r}")
+
+    def _nll_beta(self) -> float:
+        return float(getattr(self, "nll_beta", 0.0))
 
     def _uses_error_inputs(self) -> bool:
         return self.error_mode in ("inputs", "both")
@@ -272,7 +277,7 @@ class _KerasMLP:
                 steps_per_epoch=steps,
                 clipnorm=self.clipnorm,
             ),
-            loss=lik.keras_loss(self._likelihood),
+            loss=lik.keras_loss(self._likelihood, self._nll_beta()),
         )
         hist: dict[str, Any] = {"loss": [], "val_loss": []}
         if Zv is not None:
@@ -472,7 +477,9 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
     epoch's weights, no early stopping); ``validation_fraction`` of training rows held
     out when ``fit`` gets no ``validation``; ``clipnorm`` (gradient clipping, None = off);
     ``seed``; ``deterministic`` (TensorFlow op determinism; a process-wide switch);
-    ``error_mode``; ``bayesian`` with ``n_weight_samples`` and ``prior_std``.
+    ``error_mode``; ``nll_beta`` (0 = plain Normal NLL; > 0 weights each object's NLL by its
+    predicted variance to that power, :func:`~photcat.models.likelihoods.beta_normal_nll`);
+    ``bayesian`` with ``n_weight_samples`` and ``prior_std``.
 
     Defaults were chosen on ANNz's SDSS example (colours u-g, g-r, r-i, i-z and r; train 4,998
     -> valid 998 after flagging mag > 30 placeholders): a committee of five gives
@@ -500,6 +507,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
         seed: int = 0,
         deterministic: bool = True,
         error_mode: str = "none",
+        nll_beta: float = 0.0,
         bayesian: bool = False,
         n_weight_samples: int = 20,
         prior_std: float = 1.0,
@@ -520,6 +528,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
         self.seed = seed
         self.deterministic = deterministic
         self.error_mode = error_mode
+        self.nll_beta = nll_beta
         self.bayesian = bayesian
         self.n_weight_samples = n_weight_samples
         self.prior_std = prior_std

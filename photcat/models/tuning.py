@@ -11,7 +11,8 @@ Known keys: ``n_hidden`` (depth), ``width`` (units per hidden layer), ``activati
 ``optimizer``, ``learning_rate``, ``batch_size``; any other key must be an ``__init__``
 parameter of the estimator class (e.g. ``n_components``, ``lr_decay``). Each trial builds the
 network exactly as the estimator does (same scaling, same likelihood, same optimizers) and is
-scored on the validation NLL (``val_loss``, nats per object in scaled units) with early stopping.
+scored on the validation NLL (``val_loss``, nats per object in scaled units; the beta-weighted
+NLL when ``nll_beta > 0``) with early stopping.
 Results go to ``<directory>/<project_name>/photcat_tuning_results.json``.
 TensorFlow and Keras Tuner are imported only when :func:`tune` runs.
 """
@@ -149,7 +150,7 @@ def tune(
                     steps_per_epoch=steps,
                     clipnorm=est.clipnorm,
                 ),
-                loss=lik.keras_loss(est._likelihood),
+                loss=lik.keras_loss(est._likelihood, est._nll_beta()),
             )
             return model
 
