@@ -185,6 +185,8 @@ def test_monitor_picks_the_kept_weights(annz):
     assert last.history_["final_val_loss"] == pytest.approx(last.history_["val_loss"][-1], abs=1e-5)
     with pytest.raises(ValueError, match="monitor must be one of"):
         NormalMLP(monitor="accuracy", epochs=1).fit(Xt, zt)
+    with pytest.raises(ValueError, match="bayesian networks need"):
+        NormalMLP(bayesian=True, monitor="mse", epochs=1).fit(Xt, zt)
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)

@@ -108,6 +108,11 @@ def test_round_trip_gives_identical_predictions(tmp_path, make):
     assert getattr(loaded, "width_scale_", None) == getattr(model, "width_scale_", None)
     assert same(before, loaded.predict(Xn, **kw))
     assert loaded.get_params(deep=False).keys() == model.get_params(deep=False).keys()
+    for a, b in [(loaded, model)] + list(zip(getattr(loaded, "members_", []), getattr(model, "members_", []), strict=True)):  # fmt: skip
+        # every value survives (monitor, nll_beta...); JSON keeps tuples as lists
+        assert persistence.to_json(a.get_params(deep=False)) == persistence.to_json(
+            b.get_params(deep=False)
+        )
     man = read_manifest(folder)
     assert man["class"] == f"{type(model).__module__}.{type(model).__name__}"
     assert man["task"] == model.task

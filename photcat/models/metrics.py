@@ -25,6 +25,10 @@ Classifiers (y = 1 quiescent, 0 star-forming; p = P(quiescent)): ``accuracy`` at
 ``log_loss`` (p clipped to [1e-15, 1 - 1e-15]), and a reliability table (equal-width bins in p:
 mean predicted p, observed quiescent fraction, count) with its expected calibration error.
 
+Uncertainty of a comparison: ``paired_bootstrap`` resamples the test objects (the same resample
+for both estimates) and gives the 95 % interval of the difference in sigma_rms, sigma_nmad and
+outlier_fraction.
+
 Every function returns plain Python floats/ints/lists (JSON-ready; empty bins give ``None``).
 """
 
@@ -67,6 +71,14 @@ def normalized_error(z_phot, z_spec) -> np.ndarray:
     return (zp - zs) / (1.0 + zs)
 
 
+def _sigma_rms(dz: np.ndarray, axis: int | None = None):
+    return np.sqrt(np.mean(dz**2, axis=axis))
+
+
+def _outlier_fraction(e: np.ndarray, axis: int | None = None):
+    return np.mean(np.abs(e) > OUTLIER_THRESHOLD, axis=axis)
+
+
 def sigma_nmad(e: np.ndarray, axis: int | None = None):
     """1.4826 * median(|e - median(e)|): a float, or an array along ``axis``."""
     e = np.asarray(e, dtype=np.float64)
@@ -97,11 +109,11 @@ def point_metrics(z_phot, z_spec) -> dict:
     e = dz / (1.0 + zs)
     return {
         "n": int(zp.size),
-        "sigma_rms": float(np.sqrt(np.mean(dz**2))),
+        "sigma_rms": float(_sigma_rms(dz)),
         "bias_mean": float(np.mean(e)),
         "bias_median": float(np.median(e)),
         "sigma_nmad": sigma_nmad(e),
-        "outlier_fraction": float(np.mean(np.abs(e) > OUTLIER_THRESHOLD)),
+        "outlier_fraction": float(_outlier_fraction(e)),
         "sigma_68": sigma_68(e),
     }
 
@@ -124,8 +136,10 @@ def paired_bootstrap(
     zs = _as_1d(z_spec, "z_spec")
     if not za.shape == zb.shape == zs.shape:
         raise ValueError(f"sizes differ: a {za.size}, b {zb.size}, z_spec {zs.size}")
-    if int(n_boot) < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if zs.size == 0:
+        raise ValueError("paired_bootstrap needs at least one object")
+    if int(n_boot) < 1 or int(chunk) < 1:
+        raise ValueError(f"n_boot and chunk must be >= 1, got {n_boot} and {chunk}")
     rng = np.random.default_rng(seed)
     diffs = {k: [] for k in BOOTSTRAP_METRICS}
     for start in range(0, int(n_boot), chunk):
@@ -137,9 +151,9 @@ def paired_bootstrap(
             e = dz / (1.0 + s)
             vals.append(
                 {
-                    "sigma_rms": np.sqrt(np.mean(dz**2, axis=1)),
+                    "sigma_rms": _sigma_rms(dz, axis=1),
                     "sigma_nmad": sigma_nmad(e, axis=1),
-                    "outlier_fraction": np.mean(np.abs(e) > OUTLIER_THRESHOLD, axis=1),
+                    "outlier_fraction": _outlier_fraction(e, axis=1),
                 }
             )
         for k in BOOTSTRAP_METRICS:
@@ -236,7 +250,7 @@ def binned_point_metrics(z_phot, z_spec, quantity, edges: Sequence[float]) -> li
         if ei.size:
             row |= {
                 "sigma_nmad": sigma_nmad(ei),
-                "outlier_fraction": float(np.mean(np.abs(ei) > OUTLIER_THRESHOLD)),
+                "outlier_fraction": float(_outlier_fraction(ei)),
                 "bias_mean": float(np.mean(ei)),
             }
         else:

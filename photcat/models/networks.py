@@ -1,6 +1,7 @@
 """Probabilistic Keras 3 networks (TensorFlow backend) in the scikit-learn estimator style.
 
 - :class:`NormalMLP`    photo-z, heteroscedastic Normal output (mean, softplus std); NLL loss
+  (optionally beta-NLL, ``nll_beta``)
 - :class:`MixtureMLP`   photo-z, mixture of ``n_components`` Normals; NLL loss
 - :class:`BernoulliMLP` star-forming (0) / quiescent (1), logit output; Bernoulli NLL loss
 
@@ -133,6 +134,10 @@ class _KerasMLP:
             raise ValueError(f"nll_beta must be in [0, 1], got {self._nll_beta()}")
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
+        if self.bayesian and (self.monitor == "mse" or self._nll_beta() > 0):
+            # a variational layer draws new weights on every call, so one validation pass scores
+            # a single draw; and beta would reweight the likelihood against the KL term
+            raise ValueError("bayesian networks need monitor 'nll' or 'none' and nll_beta=0")
         if len(tuple(self.hidden_layers)) < 1 or min(self.hidden_layers) < 1:
             raise ValueError(f"hidden_layers must be positive widths, got {self.hidden_layers!r}")
 
@@ -472,7 +477,8 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
     ``learning_rate``; ``lr_decay`` (``none``/``exponential``/``inverse_time``) with
     ``lr_decay_rate`` per epoch; ``batch_size``; ``epochs``; ``patience`` (early stopping: stop
     after ``patience`` epochs without improvement, None = never) and ``monitor``, the validation
-    figure that picks the kept weights (``"nll"``: negative log-likelihood; ``"mse"``: mean
+    figure that picks the kept weights (``"nll"``: the validation loss, i.e. the negative
+    log-likelihood, beta-weighted when ``nll_beta > 0``, as is ``history_["val_loss"]``; ``"mse"``: mean
     squared error of the predicted mean, Brier score for the classifier; ``"none"``: keep the last
     epoch's weights, no early stopping); ``validation_fraction`` of training rows held
     out when ``fit`` gets no ``validation``; ``clipnorm`` (gradient clipping, None = off);

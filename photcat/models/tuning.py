@@ -82,7 +82,8 @@ def tune(
     Inputs are standardised on ``X`` only. ``validation=(X_val, y_val)`` scores the trials;
     with ``error_mode="inputs"`` in ``base_params`` pass ``errors`` (1-sigma errors of ``X``) and
     ``validation=(X_val, y_val, errors_val)``. ``"noise"`` and ``"both"`` are refused: their
-    per-epoch input perturbation is not part of a Keras Tuner trial.
+    per-epoch input perturbation is not part of a Keras Tuner trial. Trials are scored on the
+    validation loss whatever ``monitor`` says.
     """
     from photcat.models import networks
 
@@ -98,8 +99,9 @@ def tune(
     unknown = sorted(set(space) - valid_names)
     if unknown:
         raise ValueError(f"search_space keys not parameters of {cls.__name__}: {unknown}")
-    if "error_mode" in space:
-        raise ValueError("error_mode cannot be searched: set it in base_params")
+    fixed = sorted({"error_mode", "nll_beta", "monitor"} & set(space))
+    if fixed:  # data are prepared once; losses with different beta are not comparable
+        raise ValueError(f"{', '.join(fixed)} cannot be searched: set it in base_params")
 
     tf, keras = networks._keras()
     import keras_tuner as kt
@@ -200,7 +202,8 @@ def tune(
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {
         "estimator": cls.__name__,
-        "objective": "validation negative log-likelihood (val_loss, nats/object, scaled units)",
+        "objective": "validation loss (val_loss, nats/object, scaled units): "
+        + (f"beta-NLL, beta={proto._nll_beta():g}" if proto._nll_beta() else "NLL"),
         "search_space": space,
         "base_params": _jsonable(base),
         "max_trials": int(max_trials),
