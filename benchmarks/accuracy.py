@@ -18,9 +18,12 @@ training time in seconds. Data sets (from ``../shared/data``, skipped with a mes
 
 For photo-z the training file is split (seeded) into a fitting part and a validation part; the
 validation part is used for early stopping and PDF-width calibration only, never for the
-reported numbers. ``photcat_normal_committee5`` is the pipeline's default photo-z model (five
-``NormalMLP`` with the magnitude errors as extra inputs, width calibrated on the validation
-part); ``photcat_normal_committee5_colours`` is the same committee on the features alone.
+reported numbers. ``photcat_normal_committee5`` is the pipeline's default photo-z model as
+``photcat.models.registry`` builds it (five ``NormalMLP`` with the magnitude errors as extra
+inputs, beta-NLL, weights kept at the best validation MSE, width calibrated on the validation
+part); ``photcat_normal_committee5_colours`` is the same committee on the features alone. Each
+photo-z data set ends with a paired bootstrap of the default committee against every baseline
+(``paired_bootstrap``).
 Baselines (``baseline_*``) are plain scikit-learn regressors with default settings (kNN k=5 on standardised features, random forest, histogram gradient boosting) on the
 same features, giving point estimates only (their PDF metrics are absent); the ANNz stand-in
 (``baseline_annz_mlp_committee5``, five 5:10:10:1 MLPs) gives a committee mixture PDF and, like
@@ -224,18 +227,20 @@ def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
 
     models = {}
     try:
-        from photcat.models.committee import Committee
-        from photcat.models.networks import MixtureMLP, NormalMLP
+        from photcat.models import registry
+        from photcat.models.networks import MixtureMLP
 
         nn_kw = nn_settings(quick, n_fit)
-        # the pipeline's default photo-z model: magnitude errors as network inputs
+        # the pipeline's default photo-z model, exactly as the registry builds it
         models["photcat_normal_committee5"] = (
             "photcat",
-            lambda: Committee(NormalMLP(error_mode="inputs", **nn_kw), n_members=5, seed=seed),
+            lambda: registry.build(registry.DEFAULTS["photoz"], nn_kw, seed=seed),
         )
         models["photcat_normal_committee5_colours"] = (
             "photcat",
-            lambda: Committee(NormalMLP(**nn_kw), n_members=5, seed=seed),
+            lambda: registry.build(
+                registry.DEFAULTS["photoz"], {**nn_kw, "error_mode": "none"}, seed=seed
+            ),
         )
         models["photcat_mixture_mlp"] = (
             "photcat",
