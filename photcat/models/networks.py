@@ -478,9 +478,10 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
     ``lr_decay_rate`` per epoch; ``batch_size``; ``epochs``; ``patience`` (early stopping: stop
     after ``patience`` epochs without improvement, None = never) and ``monitor``, the validation
     figure that picks the kept weights (``"nll"``: the validation loss, i.e. the negative
-    log-likelihood, beta-weighted when ``nll_beta > 0``, as is ``history_["val_loss"]``; ``"mse"``: mean
-    squared error of the predicted mean, Brier score for the classifier; ``"none"``: keep the last
-    epoch's weights, no early stopping); ``validation_fraction`` of training rows held
+    log-likelihood, beta-weighted when ``nll_beta > 0``, as is ``history_["val_loss"]``;
+    ``"mse"``: mean squared error of the predicted mean, Brier score for the classifier;
+    ``"none"``: keep the last epoch's weights, no early stopping); ``validation_fraction`` of
+    training rows held
     out when ``fit`` gets no ``validation``; ``clipnorm`` (gradient clipping, None = off);
     ``seed``; ``deterministic`` (TensorFlow op determinism; a process-wide switch);
     ``error_mode``; ``nll_beta`` (0 = plain Normal NLL; > 0 weights each object's NLL by its
@@ -564,7 +565,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
 class MixtureMLP(_KerasMLP, PhotoZEstimator):
     """Photo-z MLP with a mixture of ``n_components`` Normals (multimodal PDFs).
 
-    Same training parameters as :class:`NormalMLP`.
+    Same training parameters as :class:`NormalMLP` except ``nll_beta``.
     """
 
     _likelihood = "mixture"
@@ -638,7 +639,7 @@ class MixtureMLP(_KerasMLP, PhotoZEstimator):
 class BernoulliMLP(_KerasMLP, QuiescentClassifier):
     """Quiescent (1) vs star-forming (0) MLP: logit output, Bernoulli NLL loss.
 
-    Same training parameters as :class:`NormalMLP`.
+    Same training parameters as :class:`NormalMLP` except ``nll_beta``.
     """
 
     _likelihood = "bernoulli"
