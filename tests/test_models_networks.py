@@ -187,6 +187,16 @@ def test_monitor_picks_the_kept_weights(annz):
         NormalMLP(monitor="accuracy", epochs=1).fit(Xt, zt)
     with pytest.raises(ValueError, match="bayesian networks need"):
         NormalMLP(bayesian=True, monitor="mse", epochs=1).fit(Xt, zt)
+    # the mixture's figure is the MSE of its mean; the classifier's, its Brier score
+    mix = MixtureMLP(n_components=2, monitor="mse", patience=None, **kw).fit(Xt, zt, validation=val)
+    mse = np.mean((mix.scaler_y_.transform(mix.predict(annz["Xv"]).mean()) - zs) ** 2)
+    assert mse == pytest.approx(min(mix.history_["val_mse"]), rel=1e-4)
+    X, y = noisy_rule(1500, 0)
+    Xv, yv = noisy_rule(500, 1)
+    clf = BernoulliMLP(monitor="mse", patience=None, **kw).fit(X, y, validation=(Xv, yv))
+    brier = np.mean((clf.predict(Xv).p - yv) ** 2)
+    assert brier == pytest.approx(min(clf.history_["val_mse"]), rel=1e-4)
+    assert clf.history_["best_epoch"] == int(np.argmin(clf.history_["val_mse"]))
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)

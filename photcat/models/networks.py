@@ -111,6 +111,13 @@ def make_optimizer(
     return keras.optimizers.Adam(amsgrad=(name == "amsgrad"), **kw)
 
 
+def _keras_outputs(model, Z: np.ndarray, rows: int = 65536) -> np.ndarray:
+    """``model(Z, training=False)`` in blocks of ``rows``, as one numpy array."""
+    return np.concatenate(
+        [np.asarray(model(Z[i : i + rows], training=False)) for i in range(0, len(Z), rows)]
+    )
+
+
 class _KerasMLP:
     """Shared machinery of the three networks (not an estimator on its own)."""
 
@@ -219,14 +226,11 @@ class _KerasMLP:
     def _validation_mse(self, model, Zv: np.ndarray, tv: np.ndarray) -> float:
         """Mean squared error of the predicted mean on scaled validation targets (Brier score
         for the classifier), from the current weights."""
-        raw = np.concatenate(
-            [np.asarray(model(Zv[i : i + 65536], training=False)) for i in range(0, len(Zv), 65536)]
-        ).astype(np.float64)
+        raw = _keras_outputs(model, Zv).astype(np.float64)
         if self._likelihood == "normal":
             mean = lik.normal_params(raw)[0]
         elif self._likelihood == "mixture":
-            w, loc, _ = lik.mixture_params(raw)
-            mean = np.sum(w * loc, axis=1)
+            mean = MixturePrediction(*lik.mixture_params(raw)).mean()
         else:
             mean = lik.bernoulli_params(raw)
         return float(np.mean((mean - tv.astype(np.float64)) ** 2))
@@ -420,13 +424,7 @@ class _KerasMLP:
         self._check_fitted()
         X, _ = check_Xy(X)
         E = self._check_errors(X, errors, needed=self._uses_error_inputs(), what="prediction")
-        Z = self._net_inputs(X, E).astype(np.float32)
-        return np.concatenate(
-            [
-                np.asarray(self.model_(Z[i : i + 65536], training=False))
-                for i in range(0, Z.shape[0], 65536)
-            ]
-        )
+        return _keras_outputs(self.model_, self._net_inputs(X, E).astype(np.float32))
 
     # ------------------------------------------------------------------ persistence hooks
     def _save_state(self, folder: Path) -> dict:
