@@ -44,7 +44,15 @@ def load_forward(folder: str | os.PathLike, *, strict_versions: bool = False) ->
     recognise, ...): load it through Keras instead.
     """
     folder = Path(folder)
-    manifest = check_model_folder(folder, strict_versions=strict_versions)
+    return forward_from_manifest(
+        folder, check_model_folder(folder, strict_versions=strict_versions)
+    )
+
+
+def forward_from_manifest(folder: str | os.PathLike, manifest: dict) -> Forward | None:
+    """:func:`load_forward` for a folder whose ``manifest`` the caller has already verified
+    with :func:`~photcat.models.persistence.check_model_folder`."""
+    folder = Path(folder)
     node = manifest["estimator"]
     if node.get("class") == _COMMITTEE:
         members = node["state"]["members"]

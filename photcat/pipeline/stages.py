@@ -182,13 +182,14 @@ def _load_cached(path: str, mtime_ns: int) -> vac.LoadedModel:
 
 @lru_cache(maxsize=8)
 def _load_predictor_cached(path: str, mtime_ns: int) -> vac.LoadedModel:
-    from photcat.models.keras_archive import load_forward
-    from photcat.models.persistence import read_manifest
+    from photcat.models.keras_archive import forward_from_manifest
+    from photcat.models.persistence import check_model_folder, load_estimator
 
-    forward = load_forward(path)
+    manifest = check_model_folder(path)  # checksums read once, for either route
+    forward = forward_from_manifest(path, manifest)
     if forward is None:
-        return _load_cached(path, mtime_ns)
-    return _loaded(read_manifest(path), None, forward)
+        return _loaded(manifest, load_estimator(manifest["estimator"], Path(path)))
+    return _loaded(manifest, None, forward)
 
 
 def load(model_dir: Path) -> vac.LoadedModel:
@@ -209,11 +210,11 @@ def evaluate_saved(model_dir: Path, trainset_path: Path) -> dict:
     """Test-split metrics of a saved model on its training-set file."""
     lm = load(model_dir)
     ts = pd.read_parquet(trainset_path)
-    label = (lm.model.manifest_.get("config") or {}).get("label")
+    label = (lm.manifest.get("config") or {}).get("label")
     metrics = training.evaluate_split(lm.model, lm.spec, ts, lm.target, "test", label=label)
     return {
         "target": lm.target,
-        "model": (lm.model.manifest_.get("config") or {}).get("model"),
+        "model": (lm.manifest.get("config") or {}).get("model"),
         **metrics,
     }
 
