@@ -43,7 +43,7 @@ def test_dask_cluster_output_identical_to_local(tmp_path):
         ran_on = client.run(
             lambda: (
                 __import__("photcat.pipeline.stages")
-                .pipeline.stages._load_cached.cache_info()
+                .pipeline.stages._load_predictor_cached.cache_info()
                 .currsize
             )
         )
