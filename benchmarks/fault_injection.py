@@ -55,7 +55,8 @@ ENOSPC_ENV = "PHOTCAT_FAULT_ENOSPC_AT"
 def _child_cli(argv: list[str]) -> int:
     """Run ``photcat`` with the N-th atomic write failing with ENOSPC (N from the env var)."""
     fail_at = int(os.environ.get(ENOSPC_ENV, "0"))
-    from photcat.catalogs import io_atomic, writer
+    from photcat import fileio as io_atomic
+    from photcat.catalogs import writer
     from photcat.pipeline import stages
 
     real = io_atomic.atomic_path

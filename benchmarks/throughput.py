@@ -421,7 +421,7 @@ def targets(res: dict) -> dict:
 
 
 def write_outputs(res: dict, command: str) -> None:
-    from photcat.catalogs.io_atomic import write_bytes, write_json
+    from photcat.fileio import write_bytes, write_json
 
     write_json(RESULTS / "throughput.json", res)
     if not DOC.exists():

@@ -205,7 +205,7 @@ def plot(d: pd.DataFrame, path: Path) -> None:
         d.UV[sel],
         d.VJ[sel],
         d.z[sel],
-        preset="williams09",
+        uvj_preset="williams09",
         color=d.lssfr_fast[sel],
         color_label="median FAST log sSFR [1/yr]",
         zbins=[0.0, 0.5, 1.0, 2.0, 3.0],

@@ -11,7 +11,7 @@ import pytest
 from astropy.table import Table
 
 import photcat.catalogs as cat
-from photcat.catalogs.io_atomic import atomic_path
+from photcat.fileio import atomic_path
 
 
 def _assert_tables_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from photcat.pipeline import stream
+from photcat.pipeline.vac import PredictConfig
 from tests.test_stream import (
     GRID,
     canonical_sample,
@@ -22,7 +23,12 @@ def test_dask_cluster_output_identical_to_local(tmp_path):
     models = train_models(tmp_path / "models")
     data = write_parquet_dataset(tmp_path / "cat", canonical_sample(), 2, 1000)
     local = stream.predict_catalog(
-        data, models, tmp_path / "local", schema="canonical", partition_rows=2000, grid=GRID
+        data,
+        models,
+        tmp_path / "local",
+        schema="canonical",
+        partition_rows=2000,
+        config=PredictConfig(GRID),
     )
     with (
         distributed.LocalCluster(
@@ -36,15 +42,13 @@ def test_dask_cluster_output_identical_to_local(tmp_path):
             tmp_path / "dask",
             schema="canonical",
             partition_rows=2000,
-            grid=GRID,
+            config=PredictConfig(GRID),
             dask_scheduler=client,
         )
         # both worker processes took part (each loads the models once, from their folders)
         ran_on = client.run(
             lambda: (
-                __import__("photcat.pipeline.stages")
-                .pipeline.stages._load_predictor_cached.cache_info()
-                .currsize
+                __import__("photcat.pipeline.loader").pipeline.loader._load.cache_info().currsize
             )
         )
     assert len(local["partitions"]) == len(remote["partitions"]) == 6

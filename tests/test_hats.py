@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from photcat.pipeline import stream
+from photcat.pipeline.vac import PredictConfig
 from tests.test_stream import GRID, canonical_sample, read_folder, train_models
 
 hats = pytest.importorskip("hats", reason="the optional 'hats' extra is not installed")
@@ -61,7 +62,7 @@ def test_hats_catalogue_predicted_pixel_by_pixel(tmp_path):
     assert len(cat.get_healpix_pixels()) == len(pixels)
 
     out = tmp_path / "vac_hats"
-    m = stream.predict_catalog(base, models, out, schema="canonical", grid=GRID)
+    m = stream.predict_catalog(base, models, out, schema="canonical", config=PredictConfig(GRID))
     assert m["layout"] == "hats" and m["input"]["format"] == "hats"
     # one partition per pixel, same leaf layout, every object once
     assert sorted(tuple(e["healpix"].values()) for e in m["partitions"]) == sorted(pixels)

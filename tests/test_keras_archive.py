@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from photcat.models.networks import BernoulliMLP, MixtureMLP, NormalMLP
 from photcat.models.persistence import ModelIntegrityError, save_model
 from tests.test_persistence import SPEC, class_data, photoz_data
 
-SMALL = {"hidden_layers": (8, 6), "epochs": 2, "seed": 1}
+SMALL = {"hidden_layers": (8, 6), "epochs": 2, "random_state": 1}
 
 
 def fitted_models() -> dict:
@@ -61,7 +62,10 @@ def test_archive_gives_the_compiled_forward_pass_exactly(saved, name):
         np.testing.assert_array_equal(a.x_mean, b.x_mean)
         assert (a.e_mean is None) == (b.e_mean is None)
     X, _, E = photoz_data(300, 5) if ref.task == "photoz" else (*class_data(300, 5), None)
-    pa, pb = mine.predict(X, E), est.predict(X, **({"errors": E} if E is not None else {}))
+    pa, pb = (
+        mine.predict_dist(X, E),
+        est.predict_dist(X, **({"errors": E} if E is not None else {})),
+    )
     if ref.task == "photoz":
         for u, v in zip(pa.astuple(), pb.astuple(), strict=True):
             np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-7)
@@ -77,7 +81,7 @@ def test_loading_and_predicting_never_imports_tensorflow(saved):
         "import sys, numpy as np\n"
         "from photcat.models.keras_archive import load_forward\n"
         f"fw = load_forward({str(folder)!r})\n"
-        "p = fw.predict(np.zeros((10, 5)), np.full((10, 5), 0.05))\n"
+        "p = fw.predict_dist(np.zeros((10, 5)), np.full((10, 5), 0.05))\n"
         "assert np.isfinite(p.mean()).all()\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
     )
@@ -199,7 +203,10 @@ def test_pipeline_predicts_default_networks_without_keras(tmp_path):
     """The default photo-z committee (errors as inputs, calibrated width) trained by the
     pipeline predicts the same catalogue columns from the archive as from Keras."""
     from photcat.features.spec import FeatureSpec
+    from photcat.models import persistence
+    from photcat.models.forward import Forward
     from photcat.pipeline import stages, vac
+    from photcat.pipeline.loader import load_model
     from photcat.pipeline.training import assign_splits
     from tests.test_stream import BANDS, canonical_sample
 
@@ -213,10 +220,12 @@ def test_pipeline_predicts_default_networks_without_keras(tmp_path):
         params={"n_members": 2, "hidden_layers": [8], "epochs": 3},
         spec=spec, seed=0, provenance={"test": "archive"},
     )  # fmt: skip
-    fast, keras = stages.load_predictor(folder), stages.load(folder)
-    assert fast.model is None and fast.forward is not None  # nothing of Keras was loaded
-    assert keras.model.members_[0].error_mode == "inputs" and keras.model.width_scale_ != 1.0
-    grid = vac.pdf_grid(0.0, 1.0, 21)
+    fast = load_model(folder)
+    assert isinstance(fast.predictor, Forward)  # nothing of Keras was loaded
+    est = persistence.load_model(folder)  # the same folder through Keras
+    assert est.members_[0].error_mode == "inputs" and est.width_scale_ != 1.0
+    keras = dataclasses.replace(fast, predictor=est)
+    grid = np.linspace(0.0, 1.0, 21)
     a, arr_a = vac.predict_columns(t, [fast], grid=grid)
     b, arr_b = vac.predict_columns(t, [keras], grid=grid)
     pdt.assert_frame_equal(a, b)
@@ -224,6 +233,6 @@ def test_pipeline_predicts_default_networks_without_keras(tmp_path):
         np.testing.assert_array_equal(arr_a[k], arr_b[k])
     feats = spec.build(t)
     ok = feats.usable
-    direct = keras.model.predict(feats.X[ok], errors=feats.errors[ok])
+    direct = est.predict_dist(feats.X[ok], errors=feats.errors[ok])
     np.testing.assert_allclose(a["photoz_mean"].to_numpy()[ok], direct.mean(), rtol=1e-5)
     assert fast.manifest["task"] == "photoz"

@@ -73,7 +73,7 @@ PHOTOZ_MODELS = [
 @pytest.mark.parametrize("model", PHOTOZ_MODELS, ids=lambda m: type(m).__name__)
 def test_photoz_model_beats_trivial_and_is_calibrated(annz, model):
     model.fit(annz["X"], annz["y"], validation=annz["validation"])
-    pred = model.predict(annz["X_test"])
+    pred = model.predict_dist(annz["X_test"])
     assert isinstance(pred, MixturePrediction)
     assert len(pred) == len(annz["y_test"])
     m = metrics.photoz_metrics(pred, annz["y_test"])
@@ -90,7 +90,7 @@ def test_width_calibration_without_validation_uses_holdout(annz):
     model = KNNPhotoZ(n_neighbors=15, calibration_fraction=0.25).fit(annz["X"], annz["y"])
     assert model.nn_.n_samples_fit_ == 3000  # 25 % of 4000 held out for calibration
     assert model.width_scale_ != 1.0
-    cov = metrics.pdf_metrics(model.predict(annz["X_test"]), annz["y_test"])["coverage_68"]
+    cov = metrics.pdf_metrics(model.predict_dist(annz["X_test"]), annz["y_test"])["coverage_68"]
     assert 0.60 <= cov <= 0.76
     raw = KNNPhotoZ(n_neighbors=15, calibration_fraction=0.0).fit(annz["X"], annz["y"])
     assert raw.width_scale_ == 1.0 and raw.nn_.n_samples_fit_ == 4000
@@ -99,7 +99,7 @@ def test_width_calibration_without_validation_uses_holdout(annz):
 def test_same_seed_same_predictions_and_committee_is_mixture(annz):
     a = SklearnMLPCommittee(n_members=3, max_iter=200).fit(annz["X"][:1000], annz["y"][:1000])
     b = SklearnMLPCommittee(n_members=3, max_iter=200).fit(annz["X"][:1000], annz["y"][:1000])
-    pa, pb = a.predict(annz["X_test"]), b.predict(annz["X_test"])
+    pa, pb = a.predict_dist(annz["X_test"]), b.predict_dist(annz["X_test"])
     assert pa.n_components == 3
     np.testing.assert_array_equal(pa.means, pb.means)
     # members differ (different seeds), so the mixture is wider than any member's own width
@@ -110,14 +110,14 @@ def test_same_seed_same_predictions_and_committee_is_mixture(annz):
 def test_photoz_errors_are_clear(annz):
     model = RandomForestPhotoZ(n_estimators=5)
     with pytest.raises(RuntimeError, match="not fitted"):
-        model.predict(annz["X_test"])
+        model.predict_dist(annz["X_test"])
     bad = annz["X"].copy()
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="1 rows with NaN"):
         model.fit(bad, annz["y"])
     model.fit(annz["X"], annz["y"], validation=annz["validation"])
     with pytest.raises(ValueError, match="X has 4 features but the model was fitted with 5"):
-        model.predict(annz["X_test"][:, :4])
+        model.predict_dist(annz["X_test"][:, :4])
     with pytest.raises(ValueError, match="validation X has 3 features"):
         model.fit(annz["X"], annz["y"], validation=(annz["X_test"][:, :3], annz["y_test"]))
     with pytest.raises(ValueError, match="too few"):
@@ -163,7 +163,7 @@ CLASSIFIERS = [
 def test_classifier_beats_majority_and_base_rate_brier(zfourge, model, with_validation):
     val = zfourge["validation"] if with_validation else None
     model.fit(zfourge["X"], zfourge["y"], validation=val)
-    pred = model.predict(zfourge["X_test"])
+    pred = model.predict_dist(zfourge["X_test"])
     assert isinstance(pred, BernoulliPrediction)
     proba = model.predict_proba(zfourge["X_test"])
     np.testing.assert_allclose(proba[:, 1], pred.p)
@@ -203,7 +203,7 @@ def test_photoz_save_load_round_trip_identical(annz, model, tmp_path):
     save_model(model, tmp_path / "m", feature_spec=spec)
     loaded = load_model(tmp_path / "m", feature_spec=spec)
     assert type(loaded) is type(model)
-    a, b = model.predict(annz["X_test"]), loaded.predict(annz["X_test"])
+    a, b = model.predict_dist(annz["X_test"]), loaded.predict_dist(annz["X_test"])
     for u, v in zip(a.astuple(), b.astuple(), strict=True):
         np.testing.assert_array_equal(u, v)
 
@@ -224,5 +224,5 @@ def test_classifier_save_load_round_trip_identical(zfourge, model, tmp_path):
     save_model(model, tmp_path / "m", feature_spec={"features": ["UV", "VJ", "z"]})
     loaded = load_model(tmp_path / "m")
     np.testing.assert_array_equal(
-        model.predict(zfourge["X_test"]).p, loaded.predict(zfourge["X_test"]).p
+        model.predict_dist(zfourge["X_test"]).p, loaded.predict_dist(zfourge["X_test"]).p
     )

@@ -142,7 +142,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="NaN"):
         NormalMLP(epochs=1).fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
-        NormalMLP().predict(X)
+        NormalMLP().predict_dist(X)
 
 
 # ------------------------------------------------------------------------------ real data
@@ -150,9 +150,14 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_normal_mlp_beats_trivial_predictor(annz):
     m = NormalMLP(
-        hidden_layers=(32, 32), batch_size=64, learning_rate=3e-3, epochs=25, patience=10, seed=3
+        hidden_layers=(32, 32),
+        batch_size=64,
+        learning_rate=3e-3,
+        epochs=25,
+        patience=10,
+        random_state=3,
     ).fit(annz["Xt"][:3000], annz["zt"][:3000])
-    pred = m.predict(annz["Xv"])
+    pred = m.predict_dist(annz["Xv"])
     rms = sigma_rms(pred.mean(), annz["zv"])
     trivial = sigma_rms(np.full_like(annz["zv"], annz["zt"].mean()), annz["zv"])  # = std(z)
     assert rms < 0.45 * trivial, (rms, trivial)
@@ -165,11 +170,19 @@ def test_normal_mlp_beats_trivial_predictor(annz):
     assert h["final_val_loss"] == pytest.approx(min(h["val_loss"]), abs=1e-4)
     # numpy forward pass == Keras forward pass (float32 round-off)
     z = m._net_inputs(annz["Xv"].astype(np.float32), None)
-    np.testing.assert_allclose(m._raw_outputs(z), m.keras_raw_outputs(annz["Xv"]), atol=2e-5)
+    np.testing.assert_allclose(
+        m.forward_.raw(z.astype(np.float32)), m.keras_raw_outputs(annz["Xv"]), atol=2e-5
+    )
 
 
 def test_monitor_picks_the_kept_weights(annz):
-    kw = {"hidden_layers": (16,), "batch_size": 64, "learning_rate": 3e-3, "epochs": 12, "seed": 4}
+    kw = {
+        "hidden_layers": (16,),
+        "batch_size": 64,
+        "learning_rate": 3e-3,
+        "epochs": 12,
+        "random_state": 4,
+    }
     Xt, zt, val = annz["Xt"][:1500], annz["zt"][:1500], (annz["Xv"], annz["zv"])
     # "mse": the kept weights are those of the epoch with the lowest validation MSE of the mean
     m = NormalMLP(monitor="mse", patience=None, **kw).fit(Xt, zt, validation=val)
@@ -177,7 +190,7 @@ def test_monitor_picks_the_kept_weights(annz):
     assert len(h["val_mse"]) == h["n_epochs"] == 12
     assert h["best_epoch"] == int(np.argmin(h["val_mse"]))
     zs = m.scaler_y_.transform(annz["zv"])
-    mse = np.mean((m.scaler_y_.transform(m.predict(annz["Xv"]).mean()) - zs) ** 2)
+    mse = np.mean((m.scaler_y_.transform(m.predict_dist(annz["Xv"]).mean()) - zs) ** 2)
     assert mse == pytest.approx(min(h["val_mse"]), rel=1e-4)
     # "none": all epochs, last weights (the final validation loss is the last epoch's)
     last = NormalMLP(monitor="none", patience=3, **kw).fit(Xt, zt, validation=val)
@@ -189,12 +202,12 @@ def test_monitor_picks_the_kept_weights(annz):
         NormalMLP(bayesian=True, monitor="mse", epochs=1).fit(Xt, zt)
     # the mixture's figure is the MSE of its mean; the classifier's, its Brier score
     mix = MixtureMLP(n_components=2, monitor="mse", patience=None, **kw).fit(Xt, zt, validation=val)
-    mse = np.mean((mix.scaler_y_.transform(mix.predict(annz["Xv"]).mean()) - zs) ** 2)
+    mse = np.mean((mix.scaler_y_.transform(mix.predict_dist(annz["Xv"]).mean()) - zs) ** 2)
     assert mse == pytest.approx(min(mix.history_["val_mse"]), rel=1e-4)
     X, y = noisy_rule(1500, 0)
     Xv, yv = noisy_rule(500, 1)
     clf = BernoulliMLP(monitor="mse", patience=None, **kw).fit(X, y, validation=(Xv, yv))
-    brier = np.mean((clf.predict(Xv).p - yv) ** 2)
+    brier = np.mean((clf.predict_dist(Xv).p - yv) ** 2)
     assert brier == pytest.approx(min(clf.history_["val_mse"]), rel=1e-4)
     assert clf.history_["best_epoch"] == int(np.argmin(clf.history_["val_mse"]))
 
@@ -210,7 +223,7 @@ def test_every_optimizer_lowers_validation_nll(annz, optimizer):
         lr_decay_rate=0.05,
         epochs=4,
         patience=None,
-        seed=0,
+        random_state=0,
     )
     m.fit(annz["Xt"][:1500], annz["zt"][:1500], validation=(annz["Xv"], annz["zv"]))
     h = m.history_
@@ -221,26 +234,34 @@ def test_every_optimizer_lowers_validation_nll(annz, optimizer):
 def test_error_modes_use_errors(annz):
     Xt, Et, zt = annz["Xt"][:1500], annz["Et"][:1500], annz["zt"][:1500]
     for mode in ("inputs", "noise", "both"):
-        m = NormalMLP(hidden_layers=(16,), epochs=6, learning_rate=1e-2, error_mode=mode, seed=1)
+        m = NormalMLP(
+            hidden_layers=(16,), epochs=6, learning_rate=1e-2, error_mode=mode, random_state=1
+        )
         m.fit(Xt, zt, errors=Et)
         if mode == "noise":
-            p = m.predict(annz["Xv"])  # errors not needed at prediction time
+            p = m.predict_dist(annz["Xv"])  # errors not needed at prediction time
         else:
             with pytest.raises(ValueError, match="needs `errors`"):
-                m.predict(annz["Xv"])
-            p = m.predict(annz["Xv"], errors=annz["Ev"])
+                m.predict_dist(annz["Xv"])
+            p = m.predict_dist(annz["Xv"], errors=annz["Ev"])
         assert np.isfinite(p.mean()).all()
         assert sigma_rms(p.mean(), annz["zv"]) < 0.6 * annz["zv"].std(), mode
     # error inputs change the prediction: doubling the errors moves it
-    p2 = m.predict(annz["Xv"], errors=2 * annz["Ev"])
+    p2 = m.predict_dist(annz["Xv"], errors=2 * annz["Ev"])
     assert not np.allclose(p.mean(), p2.mean())
 
 
 def test_same_seed_same_predictions(annz):
-    a = NormalMLP(hidden_layers=(8,), epochs=2, seed=5).fit(annz["Xt"][:800], annz["zt"][:800])
-    b = NormalMLP(hidden_layers=(8,), epochs=2, seed=5).fit(annz["Xt"][:800], annz["zt"][:800])
-    c = NormalMLP(hidden_layers=(8,), epochs=2, seed=6).fit(annz["Xt"][:800], annz["zt"][:800])
-    pa, pb, pc = (m.predict(annz["Xv"]).mean() for m in (a, b, c))
+    a = NormalMLP(hidden_layers=(8,), epochs=2, random_state=5).fit(
+        annz["Xt"][:800], annz["zt"][:800]
+    )
+    b = NormalMLP(hidden_layers=(8,), epochs=2, random_state=5).fit(
+        annz["Xt"][:800], annz["zt"][:800]
+    )
+    c = NormalMLP(hidden_layers=(8,), epochs=2, random_state=6).fit(
+        annz["Xt"][:800], annz["zt"][:800]
+    )
+    pa, pb, pc = (m.predict_dist(annz["Xv"]).mean() for m in (a, b, c))
     assert np.array_equal(pa, pb)
     assert not np.allclose(pa, pc)
 
@@ -251,8 +272,8 @@ def test_same_seed_same_predictions(annz):
 def test_bernoulli_mlp_beats_majority_class():
     X, y = noisy_rule(2500, 0)
     Xv, yv = noisy_rule(2000, 1)
-    m = BernoulliMLP(epochs=20, patience=10, seed=0).fit(X, y)
-    p = m.predict(Xv)
+    m = BernoulliMLP(epochs=20, patience=10, random_state=0).fit(X, y)
+    p = m.predict_dist(Xv)
     acc = float(np.mean(p.label() == yv))
     majority = max(yv.mean(), 1 - yv.mean())
     assert acc > majority + 0.15, (acc, majority)
@@ -276,13 +297,13 @@ def test_mixture_mlp_captures_bimodality():
 
     X, y = data(2000)
     Xv, yv = data(1000)
-    kw = {"hidden_layers": (16, 16), "epochs": 20, "patience": 10, "seed": 0}
+    kw = {"hidden_layers": (16, 16), "epochs": 20, "patience": 10, "random_state": 0}
     kw |= {"batch_size": 64, "learning_rate": 3e-3}
     mix = MixtureMLP(n_components=2, **kw).fit(X, y, validation=(Xv, yv))
     nor = NormalMLP(**kw).fit(X, y, validation=(Xv, yv))
     # validation NLL (nats/object, scaled units): mixture far better than a single Normal
     assert mix.history_["final_val_loss"] < nor.history_["final_val_loss"] - 0.5
-    pred = mix.predict(Xv)
+    pred = mix.predict_dist(Xv)
     assert pred.n_components == 2
     # both branches carry probability: density at +x and at -x each well above at 0
     dens_pos = pred.pdf_grid(np.array([1.25]))[:, 0]
@@ -295,28 +316,34 @@ def test_mixture_mlp_captures_bimodality():
 
 def test_bayesian_variant_widens_out_of_distribution(annz):
     """Weight uncertainty: the spread between weight draws grows away from the training data."""
-    kw = {"hidden_layers": (16, 16), "epochs": 20, "patience": None, "seed": 0, "batch_size": 64}
+    kw = {
+        "hidden_layers": (16, 16),
+        "epochs": 20,
+        "patience": None,
+        "random_state": 0,
+        "batch_size": 64,
+    }
     bay = NormalMLP(bayesian=True, n_weight_samples=30, learning_rate=1e-2, **kw)
     bay.fit(annz["Xt"][:3000], annz["zt"][:3000])
     Xin = annz["Xv"]
     scale = annz["Xt"].std(axis=0)
     Xood = Xin + 4.0 * scale  # every colour shifted by 4 sigma
-    pin, pood = bay.predict(Xin), bay.predict(Xood)
+    pin, pood = bay.predict_dist(Xin), bay.predict_dist(Xood)
     assert pin.n_components == 30
-    assert np.array_equal(pin.means, bay.predict(Xin).means)  # seeded draws: reproducible
+    assert np.array_equal(pin.means, bay.predict_dist(Xin).means)  # seeded draws: reproducible
     epi_in = np.median(pin.means.std(axis=1))
     epi_ood = np.median(pood.means.std(axis=1))
     assert epi_ood > 1.6 * epi_in, (epi_in, epi_ood)  # measured here: 2.2x
     # Bayesian total std on OOD inputs >= the plain network's
     det = NormalMLP(learning_rate=3e-3, **kw).fit(annz["Xt"][:3000], annz["zt"][:3000])
-    assert np.median(pood.std()) >= np.median(det.predict(Xood).std())
+    assert np.median(pood.std()) >= np.median(det.predict_dist(Xood).std())
     # and it still predicts: beats the trivial predictor in distribution
     assert sigma_rms(pin.mean(), annz["zv"]) < 0.6 * annz["zv"].std()
 
 
 def test_bayesian_classifier_averages_draws():
     X, y = noisy_rule(2000, 3)
-    m = BernoulliMLP(bayesian=True, n_weight_samples=10, epochs=10, seed=0).fit(X, y)
-    p = m.predict(X).p
+    m = BernoulliMLP(bayesian=True, n_weight_samples=10, epochs=10, random_state=0).fit(X, y)
+    p = m.predict_dist(X).p
     assert np.all((p > 0) & (p < 1))
-    assert np.mean(m.predict(X).label() == y) > 0.75
+    assert np.mean(m.predict_dist(X).label() == y) > 0.75

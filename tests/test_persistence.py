@@ -51,7 +51,7 @@ def same(a, b) -> bool:
     return np.array_equal(a.p, b.p)
 
 
-SMALL = {"hidden_layers": (8,), "epochs": 2, "seed": 1}
+SMALL = {"hidden_layers": (8,), "epochs": 2, "random_state": 1}
 
 
 @pytest.mark.parametrize(
@@ -101,12 +101,12 @@ def test_round_trip_gives_identical_predictions(tmp_path, make):
     if validation is not None:  # the calibrated width must survive the round trip
         assert model.width_scale_ != 1.0
     kw = {"errors": En} if needs_errors else {}
-    before = model.predict(Xn, **kw)
+    before = model.predict_dist(Xn, **kw)
     folder = save_model(model, tmp_path / "m", feature_spec=SPEC, metrics={"x": 1.0})
     loaded = load_model(folder, feature_spec=dict(SPEC))
     assert type(loaded) is type(model)
     assert getattr(loaded, "width_scale_", None) == getattr(model, "width_scale_", None)
-    assert same(before, loaded.predict(Xn, **kw))
+    assert same(before, loaded.predict_dist(Xn, **kw))
     assert loaded.get_params(deep=False).keys() == model.get_params(deep=False).keys()
     for a, b in [(loaded, model)] + list(zip(getattr(loaded, "members_", []), getattr(model, "members_", []), strict=True)):  # fmt: skip
         # every value survives (monitor, nll_beta...); JSON keeps tuples as lists
@@ -189,7 +189,7 @@ def test_version_mismatch_warns_or_refuses_when_strict(saved, tmp_path):
     with pytest.warns(VersionMismatchWarning, match="numpy"):
         m = load_model(folder)
     X, _, _ = photoz_data(50, 3)
-    assert same(m.predict(X), saved[1].predict(X))
+    assert same(m.predict_dist(X), saved[1].predict_dist(X))
     with pytest.raises(ModelIntegrityError, match="numpy"):
         load_model(folder, strict_versions=True)
 
@@ -223,7 +223,7 @@ class ForeignRegressor(PhotoZEstimator):
         self.lr_ = LinearRegression().fit(X, y)
         return self
 
-    def predict(self, X):
+    def predict_dist(self, X):
         return MixturePrediction.normal(self.lr_.predict(X), np.full(len(X), 0.1))
 
 
@@ -244,10 +244,10 @@ def test_pickle_files_need_trusted(tmp_path):
 def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):
     X, y, _ = photoz_data(200, 0)
     a = NormalMLP(**SMALL).fit(X, y)
-    b = NormalMLP(**{**SMALL, "seed": 2}).fit(X, y)
+    b = NormalMLP(**{**SMALL, "random_state": 2}).fit(X, y)
     folder = save_model(a, tmp_path / "m", feature_spec=SPEC)
     save_model(b, folder, feature_spec=SPEC)  # replace an existing folder
-    assert same(load_model(folder).predict(X), b.predict(X))
+    assert same(load_model(folder).predict_dist(X), b.predict_dist(X))
 
     def boom(self, f):
         (f / "half-written").write_text("x")
@@ -256,7 +256,7 @@ def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):
     monkeypatch.setattr(NormalMLP, "_save_state", boom)
     with pytest.raises(OSError, match="disk full"):
         save_model(a, folder, feature_spec=SPEC)
-    assert same(load_model(folder).predict(X), b.predict(X))  # old folder intact
+    assert same(load_model(folder).predict_dist(X), b.predict_dist(X))  # old folder intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp leftovers
 
 
@@ -295,4 +295,4 @@ def test_classical_estimators_round_trip(tmp_path):
             X, y = class_data(300, 0)
         est.fit(X, y)
         folder = save_model(est, tmp_path / cls.__name__, feature_spec=SPEC)
-        assert same(est.predict(X), load_model(folder, feature_spec=SPEC).predict(X)), cls
+        assert same(est.predict_dist(X), load_model(folder, feature_spec=SPEC).predict_dist(X)), cls

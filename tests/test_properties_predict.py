@@ -25,9 +25,10 @@ from photcat.features import flags as ff
 from photcat.features.spec import FeatureSpec
 from photcat.models import registry
 from photcat.pipeline import vac
+from photcat.pipeline.loader import LoadedModel
 
 BANDS = ("u", "g", "r", "i", "z")
-GRID = vac.pdf_grid(0.0, 1.0, 21)
+GRID = np.linspace(0.0, 1.0, 21)
 SETTINGS = settings(
     max_examples=60,
     deadline=None,
@@ -37,7 +38,7 @@ SETTINGS = settings(
 
 
 @pytest.fixture(scope="module")
-def models() -> list[vac.LoadedModel]:
+def models() -> list[LoadedModel]:
     t = cat.sample("sdss-gst").table
     t = t[t["flag_zspec"].to_numpy() == 0].reset_index(drop=True)
     spec = FeatureSpec(bands=BANDS, reference_band="r", flag_policy="drop")
@@ -50,8 +51,8 @@ def models() -> list[vac.LoadedModel]:
     pz = registry.build("knn", seed=0).fit(X[:3000], z[:3000])
     qc = registry.build("logistic", seed=0).fit(X[:3000], quiescent[:3000].astype(float))
     return [
-        vac.LoadedModel("photoz", pz, spec, lo, hi),
-        vac.LoadedModel("quiescent", qc, spec, lo, hi),
+        LoadedModel("", "photoz", pz, spec, lo, hi, {}),
+        LoadedModel("", "quiescent", qc, spec, lo, hi, {}),
     ]
 
 

@@ -30,7 +30,7 @@ def test_python_example_runs(tmp_path, monkeypatch):
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
     X, E = scope["f"].X[scope["ok"]], scope["f"].errors[scope["ok"]]
-    assert np.array_equal(scope["same"].predict(X, errors=E).mean(), scope["pdf"].mean())
+    assert np.array_equal(scope["same"].predict_dist(X, errors=E).mean(), scope["pdf"].mean())
     assert (
         np.median(np.abs(scope["z50"] - scope["c"].table["z_spec"].to_numpy()[scope["ok"]])) < 0.03
     )

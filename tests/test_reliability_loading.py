@@ -1,4 +1,4 @@
-"""Safe loading of model folders, as the pipeline loads them (photcat.pipeline.stages.load).
+"""Safe loading of model folders, as the pipeline loads them (photcat.pipeline.loader.load_model).
 
 * only through the manifest, every file's SHA-256 checked first: a modified file is refused;
 * a ``.keras`` file that asks for unsafe deserialisation (a Lambda layer holding Python
@@ -22,7 +22,7 @@ import pytest
 import photcat
 from photcat.models import registry
 from photcat.models.persistence import ModelIntegrityError, load_model, save_model
-from photcat.pipeline import stages
+from photcat.pipeline.loader import load_model as pipeline_load
 
 SPEC = {
     "format": "photcat.FeatureSpec/1",
@@ -64,9 +64,9 @@ def knn_folder(tmp_path_factory) -> Path:
 
 def test_pipeline_loads_a_verified_model(knn_folder, tmp_path):
     folder = Path(shutil.copytree(knn_folder, tmp_path / "ok"))
-    lm = stages.load(folder)
+    lm = pipeline_load(folder)
     X, _ = _data(20)
-    assert lm.target == "photoz" and np.isfinite(lm.model.predict(X).mean()).all()
+    assert lm.target == "photoz" and np.isfinite(lm.predictor.predict_dist(X).mean()).all()
 
 
 def test_modified_model_file_is_refused_by_the_pipeline(knn_folder, tmp_path):
@@ -75,16 +75,15 @@ def test_modified_model_file_is_refused_by_the_pipeline(knn_folder, tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # same size, one bit changed
     path.write_bytes(bytes(data))
-    for loader in (stages.load, stages.load_predictor):
-        with pytest.raises(ModelIntegrityError, match=r"model\.skops.*checksum"):
-            loader(folder)
+    with pytest.raises(ModelIntegrityError, match=r"model\.skops.*checksum"):
+        pipeline_load(folder)
 
 
 def test_folder_without_manifest_is_refused(knn_folder, tmp_path):
     folder = Path(shutil.copytree(knn_folder, tmp_path / "noman"))
     (folder / "manifest.json").unlink()
     with pytest.raises(FileNotFoundError, match="manifest.json"):
-        stages.load(folder)
+        pipeline_load(folder)
 
 
 def test_pickle_is_never_opened_without_trusted(knn_folder, tmp_path):
@@ -103,7 +102,7 @@ def test_pickle_is_never_opened_without_trusted(knn_folder, tmp_path):
     (folder / "manifest.json").write_text(json.dumps(man))
     _rehash(folder)
     with pytest.raises(ModelIntegrityError, match="pickle.*trusted=True"):
-        stages.load(folder)
+        pipeline_load(folder)
     with pytest.raises(ModelIntegrityError, match="trusted=True"):
         load_model(folder)
     assert not marker.exists()
@@ -129,7 +128,7 @@ def test_keras_lambda_layer_is_refused_even_with_matching_checksums(tmp_path):
 
     X, z = _data(200)
     folder = save_model(
-        NormalMLP(hidden_layers=(4,), epochs=1, seed=0).fit(X, z),
+        NormalMLP(hidden_layers=(4,), epochs=1, random_state=0).fit(X, z),
         tmp_path / "net",
         feature_spec=SPEC,
     )
@@ -139,11 +138,9 @@ def test_keras_lambda_layer_is_refused_even_with_matching_checksums(tmp_path):
     _rehash(folder)  # checksums match: only safe mode stands in the way
     with pytest.raises(ValueError, match="(?i)lambda.*(unsafe|safe_mode)"):
         load_model(folder)
+    # the pipeline's loader reads only Dense chains from archives: this one goes to Keras
     with pytest.raises(ValueError, match="(?i)lambda.*(unsafe|safe_mode)"):
-        stages.load(folder)
-    # the prediction loader reads only Dense chains from archives: this one goes to Keras
-    with pytest.raises(ValueError, match="(?i)lambda.*(unsafe|safe_mode)"):
-        stages.load_predictor(folder)
+        pipeline_load(folder)
 
 
 def test_no_unsafe_deserialisation_anywhere_in_photcat():

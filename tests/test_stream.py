@@ -20,9 +20,11 @@ import pytest
 import photcat.catalogs as cat
 from photcat.catalogs.writer import read_with_arrays
 from photcat.features.spec import FeatureSpec
+from photcat.fileio import sha256_file
 from photcat.pipeline import stream
 from photcat.pipeline.stages import train_and_save
 from photcat.pipeline.training import assign_splits
+from photcat.pipeline.vac import PredictConfig
 
 BANDS = ("u", "g", "r", "i", "z")
 GRID = (0.0, 1.0, 21)
@@ -98,7 +100,7 @@ def dataset(tmp_path_factory) -> Path:
 def test_manifest_counts_every_object_once(models, dataset, tmp_path):
     out = tmp_path / "vac"
     m = stream.predict_catalog(
-        dataset, models, out, schema="canonical", partition_rows=2500, grid=GRID
+        dataset, models, out, schema="canonical", partition_rows=2500, config=PredictConfig(GRID)
     )
     n_in = sum(pq.ParquetFile(f).metadata.num_rows for f in dataset.glob("*.parquet"))
     parts = m["partitions"]
@@ -126,16 +128,16 @@ def test_manifest_counts_every_object_once(models, dataset, tmp_path):
 def test_partitioned_equals_single_file_and_fits(models, dataset, tmp_path):
     folder = tmp_path / "vac"
     stream.predict_catalog(
-        dataset, models, folder, schema="canonical", partition_rows=2000, grid=GRID
+        dataset, models, folder, schema="canonical", partition_rows=2000, config=PredictConfig(GRID)
     )
     one = tmp_path / "vac.parquet"
     m1 = stream.predict_catalog(
-        dataset, models, one, schema="canonical", partition_rows=10**9, grid=GRID
+        dataset, models, one, schema="canonical", partition_rows=10**9, config=PredictConfig(GRID)
     )
     assert len(m1["partitions"]) == 3  # a partition never spans two files
     fits = tmp_path / "vac.fits"
     stream.predict_catalog(
-        dataset, models, fits, schema="canonical", partition_rows=1500, grid=GRID
+        dataset, models, fits, schema="canonical", partition_rows=1500, config=PredictConfig(GRID)
     )
     a, arr_a = read_folder(folder)
     b, arr_b, meta_b = read_with_arrays(one)
@@ -148,19 +150,28 @@ def test_partitioned_equals_single_file_and_fits(models, dataset, tmp_path):
         np.testing.assert_array_equal(a[col].to_numpy(), c[col].to_numpy())
     # a rerun with other partitions replaces the parts: no leftover file from the first run
     m = stream.predict_catalog(
-        dataset, models, folder, schema="canonical", partition_rows=10**9, grid=GRID
+        dataset,
+        models,
+        folder,
+        schema="canonical",
+        partition_rows=10**9,
+        config=PredictConfig(GRID),
     )
     assert sorted(p.name for p in folder.glob("*.parquet")) == [e["file"] for e in m["partitions"]]
     pd.testing.assert_frame_equal(read_folder(folder)[0], a)
     assert meta_b["pdf_grid"] == list(GRID) and json.loads(stream.manifest_path(one).read_text())[
         "sha256"
-    ] == stream._sha256(one)
+    ] == sha256_file(one)
 
 
 def test_fits_row_ranges_equal_whole_file(models, tmp_path):
     src = cat.sample_path("sdss-gst")
-    whole = stream.predict_catalog(src, models, tmp_path / "a", partition_rows=10**6, grid=GRID)
-    parts = stream.predict_catalog(src, models, tmp_path / "b", partition_rows=3000, grid=GRID)
+    whole = stream.predict_catalog(
+        src, models, tmp_path / "a", partition_rows=10**6, config=PredictConfig(GRID)
+    )
+    parts = stream.predict_catalog(
+        src, models, tmp_path / "b", partition_rows=3000, config=PredictConfig(GRID)
+    )
     assert len(whole["partitions"]) == 1 and len(parts["partitions"]) == 4
     assert [e["row_range"] for e in parts["partitions"]][-1] == [9000, 10000]
     a, arr_a = read_folder(tmp_path / "a")
@@ -171,7 +182,12 @@ def test_fits_row_ranges_equal_whole_file(models, tmp_path):
 
 def test_local_processes_give_identical_parts(models, dataset, tmp_path):
     m1 = stream.predict_catalog(
-        dataset, models, tmp_path / "one", schema="canonical", partition_rows=3000, grid=GRID
+        dataset,
+        models,
+        tmp_path / "one",
+        schema="canonical",
+        partition_rows=3000,
+        config=PredictConfig(GRID),
     )
     m2 = stream.predict_catalog(
         dataset,
@@ -179,7 +195,7 @@ def test_local_processes_give_identical_parts(models, dataset, tmp_path):
         tmp_path / "two",
         schema="canonical",
         partition_rows=3000,
-        grid=GRID,
+        config=PredictConfig(GRID),
         workers=2,
     )
     assert [e["sha256"] for e in m1["partitions"]] == [e["sha256"] for e in m2["partitions"]]
@@ -237,7 +253,7 @@ def test_forward_pass_equals_keras(annz_xy):
             np.testing.assert_allclose(
                 net.raw(net.inputs(Xt, **kw)), keras_raw, rtol=1e-6, atol=1e-6
             )
-        mine, theirs = fw.predict(Xt, **kw), est.predict(Xt, **kw)
+        mine, theirs = fw.predict_dist(Xt, **kw), est.predict_dist(Xt, **kw)
         if hasattr(mine, "p"):
             np.testing.assert_allclose(mine.p, theirs.p, rtol=1e-5, atol=1e-7)
         else:
@@ -247,7 +263,7 @@ def test_forward_pass_equals_keras(annz_xy):
     bayes = NormalMLP(bayesian=True, **small).fit(X[:500], z[:500])
     assert compile_forward(bayes) is None  # weight sampling: the estimator predicts itself
     with pytest.raises(ValueError, match="takes feature errors as inputs"):
-        compile_forward(nets[-1]).predict(Xt)
+        compile_forward(nets[-1]).predict_dist(Xt)
 
 
 def test_mixture_quantiles_solve_the_cdf():

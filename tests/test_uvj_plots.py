@@ -20,7 +20,7 @@ def _sample(n=3000, seed=2):
 def test_density_plot_draws_boundary_at_median_z(tmp_path):
     uv, vj, z = _sample()
     z[:] = 0.3  # median 0.3 -> williams09 0-0.5 box (intercept 0.69)
-    fig = plot_uvj(uv, vj, z, preset="williams09")
+    fig = plot_uvj(uv, vj, z, uvj_preset="williams09")
     ax = fig.axes[0]
     assert ax.get_xlabel() == VJ_LABEL == "V − J [AB mag]"
     assert ax.get_ylabel() == UV_LABEL == "U − V [AB mag]"
@@ -41,7 +41,13 @@ def test_panels_by_redshift_and_colour_quantity():
     uv, vj, z = _sample()
     ssfr = -9 - 1.5 * (uv > 1.5)
     fig = plot_uvj(
-        uv, vj, z, preset="muzzin13", color=ssfr, color_label="log sSFR [1/yr]", zbins=[0, 1, 2, 3]
+        uv,
+        vj,
+        z,
+        uvj_preset="muzzin13",
+        color=ssfr,
+        color_label="log sSFR [1/yr]",
+        zbins=[0, 1, 2, 3],
     )
     panels = [a for a in fig.axes if a.get_xlabel() == VJ_LABEL]
     assert len(panels) == 3
@@ -58,6 +64,6 @@ def test_panels_by_redshift_and_colour_quantity():
 def test_needs_redshift_for_z_dependent_preset():
     uv, vj, _ = _sample(100)
     with pytest.raises(ValueError, match="depends on redshift"):
-        plot_uvj(uv, vj, None, preset="whitaker11")
-    fig = plot_uvj(uv, vj, None, preset="line")
+        plot_uvj(uv, vj, None, uvj_preset="whitaker11")
+    fig = plot_uvj(uv, vj, None, uvj_preset="line")
     assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(0.8 * -0.5 + 0.7)

@@ -8,6 +8,7 @@ groups / record batches), FITS (memory-mapped rows), CSV and ANNz ASCII (chunked
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from collections.abc import Iterator
@@ -34,23 +35,33 @@ class RawChunk:
     meta: dict[str, Any] = field(default_factory=dict)  # provenance found in the file
 
 
+# file-name ending -> format: the single table (readers, writers, folder scans); longest first
+SUFFIX_FORMATS: tuple[tuple[str, str], ...] = (
+    (".fits.gz", "fits"),
+    (".fits", "fits"),
+    (".fit", "fits"),
+    (".fz", "fits"),
+    (".csv.gz", "csv"),
+    (".csv", "csv"),
+    (".parquet", "parquet"),
+    (".pq", "parquet"),
+    (".h5", "hdf5"),
+    (".hdf5", "hdf5"),
+)
+WRITABLE_FORMATS = ("fits", "parquet")
+
+
+def format_from_name(path: str | Path) -> str | None:
+    """The format a file name's ending says (``fits``, ``csv``, ``parquet``, ``hdf5``), or None."""
+    name = Path(path).name.lower()
+    return next((fmt for suffix, fmt in SUFFIX_FORMATS if name.endswith(suffix)), None)
+
+
 def detect_format(path: Path) -> str:
     """File format from its name, or by sniffing content for extension-less ASCII."""
-    name = path.name.lower()
-    for suffix, fmt in (
-        (".fits.gz", "fits"),
-        (".fits", "fits"),
-        (".fit", "fits"),
-        (".fz", "fits"),
-        (".csv.gz", "csv"),
-        (".csv", "csv"),
-        (".parquet", "parquet"),
-        (".pq", "parquet"),
-        (".h5", "hdf5"),
-        (".hdf5", "hdf5"),
-    ):
-        if name.endswith(suffix):
-            return fmt
+    fmt = format_from_name(path)
+    if fmt is not None:
+        return fmt
     if path.is_dir():
         return "parquet"
     with open(path, "rb") as fh:
@@ -107,11 +118,18 @@ def fits_table_hdu(hdul, path: Path):
     raise CatalogError(f"{path} has no table extension (HDUs: {[h.name for h in hdul]})")
 
 
-def _iter_fits(path: Path, rows: int | None) -> Iterator[RawChunk]:
+@contextlib.contextmanager
+def open_fits_table(path: Path) -> Iterator[Any]:
+    """The first table HDU of a FITS file (memory-mapped unless gzipped), after checking that
+    the file holds every byte its header declares (a truncated file is a CatalogError)."""
     from astropy.io import fits
 
     compressed = path.name.lower().endswith(".gz")
-    with fits.open(path, memmap=not compressed, lazy_load_hdus=True) as hdul:
+    try:
+        hdul = fits.open(path, memmap=not compressed, lazy_load_hdus=True)
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        raise CatalogError(f"cannot read {path} as fits: {exc}") from exc
+    with hdul:
         hdu = fits_table_hdu(hdul, path)
         hdr = hdu.header
         n = int(hdr["NAXIS2"])
@@ -123,13 +141,33 @@ def _iter_fits(path: Path, rows: int | None) -> Iterator[RawChunk]:
                     f"FITS file is truncated: {path} holds {actual:,} bytes but its table "
                     f"header declares {n:,} rows needing {expected:,} bytes"
                 )
-        meta = fits_provenance(hdr)
-        data = hdu.data
-        units = {c.name: (c.unit or "") for c in data.columns}
+        yield hdu
+
+
+def fits_chunk(hdu, start: int, stop: int) -> RawChunk:
+    """Rows ``start``..``stop``-1 of a FITS table HDU as a raw chunk."""
+    data = hdu.data[start:stop]
+    units = {c.name: (c.unit or "") for c in data.columns}
+    return RawChunk(fits_columns(data), start, stop - start, units, fits_provenance(hdu.header))
+
+
+def _iter_fits(path: Path, rows: int | None) -> Iterator[RawChunk]:
+    with open_fits_table(path) as hdu:
+        n = int(hdu.header["NAXIS2"])
         step = rows or max(n, 1)
         for start in range(0, max(n, 1), step):
-            stop = min(start + step, n)
-            yield RawChunk(fits_columns(data[start:stop]), start, stop - start, units, meta)
+            yield fits_chunk(hdu, start, min(start + step, n))
+
+
+def arrow_chunk(table, offset: int, units: dict[str, str], meta: dict[str, Any]) -> RawChunk:
+    """An Arrow table's columns as a raw chunk starting at global row ``offset``."""
+    cols = {name: table.column(name).to_numpy() for name in table.column_names}
+    return RawChunk(cols, offset, table.num_rows, units, meta)
+
+
+def arrow_units(schema) -> dict[str, str]:
+    """Column units stored as Arrow field metadata (``unit``)."""
+    return {f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in schema if f.metadata}
 
 
 def fits_columns(rows) -> dict[str, Any]:
@@ -168,7 +206,7 @@ def _iter_parquet(path: Path, rows: int | None, columns: list[str] | None) -> It
     dataset = ds.dataset(path, format="parquet")
     schema = dataset.schema
     meta = parquet_provenance(schema.metadata)
-    units = {f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in schema if f.metadata}
+    units = arrow_units(schema)
     present = set(schema.names)
     cols = [c for c in columns if c in present] if columns else None
     offset = 0
@@ -180,9 +218,7 @@ def _iter_parquet(path: Path, rows: int | None, columns: list[str] | None) -> It
     def emit(batches) -> RawChunk:
         import pyarrow as pa
 
-        t = pa.Table.from_batches(batches).combine_chunks()
-        data = {name: t.column(name).to_numpy() for name in t.column_names}
-        return RawChunk(data, offset, t.num_rows, units, meta)
+        return arrow_chunk(pa.Table.from_batches(batches).combine_chunks(), offset, units, meta)
 
     for batch in scanner.to_batches():
         while batch.num_rows:
@@ -276,23 +312,6 @@ def _iter_hdf5(path: Path, rows: int | None) -> Iterator[RawChunk]:
         )
 
 
-def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    """SHA-256 of a file (or of a folder's files in sorted order), streamed."""
-    import hashlib
-
-    h = hashlib.sha256()
-    files = (
-        sorted(p for p in Path(path).rglob("*") if p.is_file())
-        if Path(path).is_dir()
-        else [Path(path)]
-    )
-    for f in files:
-        with open(f, "rb") as fh:
-            while block := fh.read(chunk):
-                h.update(block)
-    return h.hexdigest()
-
-
 def count_rows(path: Path, fmt: str) -> int | None:
     """Row count from metadata where cheap (FITS header, Parquet footer), else None."""
     if fmt == "fits" and not path.name.lower().endswith(".gz"):
@@ -307,4 +326,4 @@ def count_rows(path: Path, fmt: str) -> int | None:
     return None
 
 
-__all__ = ["CatalogError", "RawChunk", "detect_format", "iter_raw", "file_sha256", "count_rows"]
+__all__ = ["CatalogError", "RawChunk", "detect_format", "iter_raw", "count_rows"]

@@ -19,9 +19,10 @@ import pandas as pd
 from photcat import __version__
 from photcat.catalogs import validate as V
 from photcat.catalogs.bands import BANDS, band, sort_bands
-from photcat.catalogs.formats import CatalogError, RawChunk, detect_format, file_sha256, iter_raw
+from photcat.catalogs.formats import CatalogError, RawChunk, detect_format, iter_raw
 from photcat.catalogs.report import IngestReport
 from photcat.catalogs.schema import BandColumns, Schema, get_schema
+from photcat.fileio import sha256_file
 
 
 @dataclass
@@ -230,7 +231,7 @@ def iter_read(
         # a string is a checksum the caller already computed
         "input_sha256": checksum
         if isinstance(checksum, str)
-        else (file_sha256(path) if checksum else None),
+        else (sha256_file(path) if checksum else None),
         "photcat_version": __version__,
     }
     for chunk in iter_raw(path, fmt, rows, None):
@@ -309,10 +310,12 @@ def read_columns(path: str | Path, *, format: str | None = None) -> pd.DataFrame
     if not path.exists():
         raise CatalogError(f"catalogue file not found: {path}")
     fmt = format or detect_format(path)
-    frames = []
-    for chunk in iter_raw(path, fmt, None, None):
-        cols = {
-            k.replace("[", "_").replace("]", ""): np.asarray(v) for k, v in chunk.columns.items()
-        }
-        frames.append(pd.DataFrame(cols))
+    frames = [raw_frame(chunk) for chunk in iter_raw(path, fmt, None, None)]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def raw_frame(chunk: RawChunk) -> pd.DataFrame:
+    """A raw chunk's columns as they are, vector elements ``NAME[i]`` renamed ``NAME_i``."""
+    return pd.DataFrame(
+        {k.replace("[", "_").replace("]", ""): np.asarray(v) for k, v in chunk.columns.items()}
+    )

@@ -11,6 +11,7 @@ The presets live in :data:`PRESETS`; this is the only place that knows survey co
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -149,6 +150,23 @@ def get_schema(spec: str | dict | Schema) -> tuple[Schema, ...]:
     if key not in PRESETS:
         raise ValueError(f"unknown schema {spec!r}; presets: {', '.join(PRESETS)}, or a mapping")
     return PRESETS[key]
+
+
+def parse_schema_arg(text: str | dict | None, default: str = "sdss") -> str | dict:
+    """A schema as given on a command line or in a configuration: a preset name, or a JSON
+    mapping (text starting with ``{``); empty means ``default``."""
+    if isinstance(text, dict):
+        return text
+    s = str(text or "").strip()
+    if not s.startswith("{"):
+        return s or default
+    try:
+        value = json.loads(s)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"schema mapping is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"schema mapping must be a JSON object, got {s!r}")
+    return value
 
 
 def with_bands(schema: Schema, bands: tuple[str, ...]) -> Schema:

@@ -41,10 +41,13 @@ class Label:
 
 
 def uvj_label(
-    uv: npt.ArrayLike, vj: npt.ArrayLike, z: npt.ArrayLike | None = None, preset="williams09"
+    uv: npt.ArrayLike,
+    vj: npt.ArrayLike,
+    z: npt.ArrayLike | None = None,
+    uvj_preset=uvj.DEFAULT_PRESET,
 ) -> Label:
     """UVJ label from rest-frame U−V, V−J (AB mag) and redshift with a named preset."""
-    d = uvj.uvj_distance(uv, vj, z, preset)
+    d = uvj.uvj_distance(uv, vj, z, uvj_preset)
     defined = np.isfinite(d)
     return Label(quiescent=defined & (d > 0), defined=defined, score=d)
 

@@ -21,7 +21,7 @@ UV_LABEL = "U − V [AB mag]"
 
 
 def _panel(
-    ax, uv, vj, z, preset, z_boundary, color, color_label, extent, gridsize, cmap, vmin, vmax
+    ax, uv, vj, z, uvj_preset, z_boundary, color, color_label, extent, gridsize, cmap, vmin, vmax
 ):
     ok = np.isfinite(uv) & np.isfinite(vj)
     if color is not None:
@@ -50,7 +50,7 @@ def _panel(
             mincnt=1,
         )
         label = "galaxies per cell"
-    p = uvjmod.preset(preset)
+    p = uvjmod.preset(uvj_preset)
     zb = None
     if p.z_dependent:
         zb = z_boundary
@@ -73,7 +73,7 @@ def plot_uvj(
     uv: npt.ArrayLike,
     vj: npt.ArrayLike,
     z: npt.ArrayLike | None = None,
-    preset: str = "williams09",
+    uvj_preset: str = uvjmod.DEFAULT_PRESET,
     color: npt.ArrayLike | None = None,
     color_label: str | None = None,
     z_boundary: float | None = None,
@@ -127,7 +127,7 @@ def plot_uvj(
             uv[sel],
             vj[sel],
             zsel,
-            preset,
+            uvj_preset,
             zb,
             None if col is None else col[sel],
             color_label,

@@ -50,10 +50,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from photcat.catalogs import bands as catbands
-from photcat.catalogs.io_atomic import atomic_path
 from photcat.features import flags as ff
 from photcat.features.nnls import batched_nnls
 from photcat.features.spec import _read_bands, _table
+from photcat.fileio import atomic_path
 
 RESTFRAME_RESPONSES: dict[str, str] = {"U": "bessell_U", "V": "bessell_V", "J": "twomass_J"}
 DEFAULT_REDSHIFT_RANGE = (0.0, 2.0)

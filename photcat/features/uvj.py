@@ -93,6 +93,7 @@ class UVJPreset:
 
 
 _INF = float("inf")
+DEFAULT_PRESET = "williams09"  # the default UVJ boundary everywhere in photcat
 
 PRESETS: dict[str, UVJPreset] = {
     p.name: p
@@ -160,14 +161,14 @@ def _prepare(uv, vj, z, p: UVJPreset):
 
 
 def uvj_distance(
-    uv: npt.ArrayLike, vj: npt.ArrayLike, z: npt.ArrayLike | None = None, preset_name="williams09"
+    uv: npt.ArrayLike, vj: npt.ArrayLike, z: npt.ArrayLike | None = None, uvj_preset=DEFAULT_PRESET
 ) -> np.ndarray:
     """Signed distance (mag) to the preset's boundary; > 0 on the quiescent side.
 
     ``uv`` = rest-frame U−V, ``vj`` = rest-frame V−J (AB mag), ``z`` redshift per object (or a
     scalar). NaN where a colour or a needed redshift is not finite.
     """
-    p = preset(preset_name)
+    p = preset(uvj_preset)
     uv, vj, idx = _prepare(uv, vj, z, p)
     dist = np.full(uv.shape, np.nan)
     for i, b in enumerate(p.bins):
@@ -182,29 +183,29 @@ def uvj_distance(
 
 
 def uvj_quiescent(
-    uv: npt.ArrayLike, vj: npt.ArrayLike, z: npt.ArrayLike | None = None, preset_name="williams09"
+    uv: npt.ArrayLike, vj: npt.ArrayLike, z: npt.ArrayLike | None = None, uvj_preset=DEFAULT_PRESET
 ) -> np.ndarray:
     """Boolean: inside the quiescent box (distance > 0). False where undefined (NaN input)."""
-    return uvj_distance(uv, vj, z, preset_name) > 0
+    return uvj_distance(uv, vj, z, uvj_preset) > 0
 
 
-def outside_calibrated_range(z: npt.ArrayLike, preset_name="williams09") -> np.ndarray:
+def outside_calibrated_range(z: npt.ArrayLike, uvj_preset=DEFAULT_PRESET) -> np.ndarray:
     """True where ``z`` lies outside the redshift range the preset was calibrated on."""
-    p = preset(preset_name)
+    p = preset(uvj_preset)
     lo, hi = p.z_range
     z = np.asarray(z, dtype=float)
     return ~((z >= lo) & (z < hi))
 
 
 def boundary_polyline(
-    preset_name="williams09", z: float | None = None, vj_range=(-0.5, 2.5), uv_max=2.6
+    uvj_preset=DEFAULT_PRESET, z: float | None = None, vj_range=(-0.5, 2.5), uv_max=2.6
 ) -> tuple[np.ndarray, np.ndarray]:
     """(V−J, U−V) vertices of the quiescent region's outline at redshift ``z``, for plotting.
 
     For box presets: the floor from ``vj_range[0]`` to the corner, the diagonal up to
     ``vj_max`` and the vertical red edge up to ``uv_max``. For ``line``: the straight line.
     """
-    p = preset(preset_name)
+    p = preset(uvj_preset)
     if p.z_dependent and z is None:
         raise ValueError(f"preset {p.name!r} depends on redshift: pass z")
     b = p.bin_for(0.0 if z is None else float(z))

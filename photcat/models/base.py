@@ -1,7 +1,10 @@
 """The one estimator interface shared by every photcat model.
 
-Photo-z estimators return a :class:`~photcat.models.predictions.MixturePrediction`,
-star-forming/quiescent classifiers a :class:`~photcat.models.predictions.BernoulliPrediction`.
+Photo-z estimators' ``predict_dist`` returns a
+:class:`~photcat.models.predictions.MixturePrediction` and ``predict`` its mean;
+star-forming/quiescent classifiers' ``predict_dist`` a
+:class:`~photcat.models.predictions.BernoulliPrediction`, ``predict_proba`` the scikit-learn
+array and ``predict`` the labels.
 Committees, the tuner, persistence and the pipeline rely only on what is declared here.
 Parameters are set in ``__init__`` and exposed through scikit-learn's ``get_params``.
 """
@@ -12,7 +15,7 @@ import inspect
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction
 
@@ -20,11 +23,14 @@ from photcat.models.predictions import BernoulliPrediction, MixturePrediction
 Validation = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
 
-class PhotoZEstimator(BaseEstimator):
-    """Base class: ``fit(X, y)`` on features and spectroscopic redshifts; ``predict`` gives PDFs.
+class PhotoZEstimator(RegressorMixin, BaseEstimator):
+    """Base class: ``fit(X, y)`` on features and spectroscopic redshifts.
 
-    ``errors`` (optional, same shape as ``X``) are 1-sigma feature errors, used by models that
-    perturb inputs by their errors during training.
+    ``predict_dist(X)`` gives each object's redshift distribution (a
+    :class:`~photcat.models.predictions.MixturePrediction`); ``predict(X)`` its mean, an
+    array, as scikit-learn regressors do (so ``score``, ``cross_val_score`` and
+    ``GridSearchCV`` work). ``errors`` (optional, same shape as ``X``) are 1-sigma feature
+    errors, for models that use them.
     """
 
     task: ClassVar[str] = "photoz"
@@ -39,14 +45,23 @@ class PhotoZEstimator(BaseEstimator):
     ) -> PhotoZEstimator:
         raise NotImplementedError
 
-    def predict(self, X: np.ndarray) -> MixturePrediction:
+    def predict_dist(self, X: np.ndarray, *, errors: np.ndarray | None = None) -> MixturePrediction:
         raise NotImplementedError
 
+    def predict(self, X: np.ndarray, *, errors: np.ndarray | None = None) -> np.ndarray:
+        """Point photo-z: the mean of each object's distribution (shape ``(n,)``)."""
+        return predict_dist(self, X, errors).mean()
 
-class QuiescentClassifier(BaseEstimator):
-    """Base class: ``fit(X, y)`` with ``y`` = 1 for quiescent, 0 for star-forming."""
+
+class QuiescentClassifier(ClassifierMixin, BaseEstimator):
+    """Base class: ``fit(X, y)`` with ``y`` = 1 for quiescent, 0 for star-forming.
+
+    ``predict_dist(X)`` gives a :class:`~photcat.models.predictions.BernoulliPrediction`;
+    ``predict_proba(X)`` the scikit-learn ``(n, 2)`` array and ``predict(X)`` the 0/1 labels.
+    """
 
     task: ClassVar[str] = "quiescent"
+    classes_ = np.array([0, 1])  # star-forming, quiescent: fixed, whatever the training labels
 
     def fit(
         self,
@@ -58,13 +73,36 @@ class QuiescentClassifier(BaseEstimator):
     ) -> QuiescentClassifier:
         raise NotImplementedError
 
-    def predict(self, X: np.ndarray) -> BernoulliPrediction:
+    def predict_dist(
+        self, X: np.ndarray, *, errors: np.ndarray | None = None
+    ) -> BernoulliPrediction:
         raise NotImplementedError
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, *, errors: np.ndarray | None = None) -> np.ndarray:
         """scikit-learn style ``(n, 2)`` array: columns P(star-forming), P(quiescent)."""
-        p = self.predict(X).p
+        p = predict_dist(self, X, errors).p
         return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: np.ndarray, *, errors: np.ndarray | None = None) -> np.ndarray:
+        """Labels: 1 (quiescent) where P(quiescent) >= 0.5, else 0."""
+        return predict_dist(self, X, errors).label().astype(int)
+
+
+# parameter names of earlier photcat versions -> today's (model folders and configurations
+# saved before keep loading)
+RENAMED_PARAMS = {"seed": "random_state"}
+
+
+def migrate_params(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with names from :data:`RENAMED_PARAMS` renamed where ``cls`` takes the new
+    name and not the old one."""
+    names = inspect.signature(cls.__init__).parameters
+    out = dict(params)
+    for old, new in RENAMED_PARAMS.items():
+        if old in out and old not in names and new in names:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out
 
 
 def check_Xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -92,15 +130,18 @@ def check_Xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np
 
 
 def accepts_errors(est: Any) -> bool:
-    """True when ``est.predict`` takes feature errors (``predict(X, errors=...)``)."""
-    return "errors" in inspect.signature(est.predict).parameters
+    """True when ``est.predict_dist`` takes feature errors (``predict_dist(X, errors=...)``)."""
+    return "errors" in inspect.signature(est.predict_dist).parameters
 
 
-def predict(
+def predict_dist(
     est: Any, X: np.ndarray, errors: np.ndarray | None = None
 ) -> MixturePrediction | BernoulliPrediction | np.ndarray:
-    """``est.predict(X)``, passing the 1-sigma feature ``errors`` (same shape as ``X``) to
-    estimators that take them; plain scikit-learn regressors return their array."""
+    """The distribution ``est`` predicts for ``X`` (photcat estimators and compiled forward
+    passes: ``predict_dist``, given the 1-sigma feature ``errors`` when it takes them); plain
+    scikit-learn regressors give their ``predict`` array."""
+    if not hasattr(est, "predict_dist"):
+        return est.predict(X)
     if errors is not None and accepts_errors(est):
-        return est.predict(X, errors=errors)
-    return est.predict(X)
+        return est.predict_dist(X, errors=errors)
+    return est.predict_dist(X)

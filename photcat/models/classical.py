@@ -115,7 +115,7 @@ class _WidthCalibratedPhotoZ(PhotoZEstimator):
             self.width_scale_ = fit_width_scale(MixturePrediction.normal(mu, sigma), yc)
         return self
 
-    def predict(self, X) -> MixturePrediction:
+    def predict_dist(self, X) -> MixturePrediction:
         X = _check_predict_X(self, X)
         mu, sigma = self._raw(X)
         return MixturePrediction.normal(mu, np.maximum(self.width_scale_ * sigma, self.min_std))
@@ -326,7 +326,7 @@ class SklearnMLPCommittee(PhotoZEstimator):
         self.member_stds_ = np.asarray(stds)
         return self
 
-    def predict(self, X) -> MixturePrediction:
+    def predict_dist(self, X) -> MixturePrediction:
         X = _check_predict_X(self, X)
         return MixturePrediction.combine(
             [
@@ -367,7 +367,7 @@ class _CalibratedQuiescent(QuiescentClassifier):
             self.model_.fit(X, y)
         return self
 
-    def predict(self, X) -> BernoulliPrediction:
+    def predict_dist(self, X) -> BernoulliPrediction:
         X = _check_predict_X(self, X)
         proba = self.model_.predict_proba(X)
         col = int(np.flatnonzero(self.model_.classes_ == 1)[0])

@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
-from photcat.models.base import predict
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction, fit_width_scale
-
-_SEED_PARAMS = ("seed", "random_state")
+from photcat.models.base import predict_dist
+from photcat.models.predictions import (
+    BernoulliPrediction,
+    MixturePrediction,
+    fit_width_scale,
+    mix_members,
+)
 
 
 def check_member_folder(name: str, folder: Path) -> str:
@@ -40,11 +43,11 @@ class Committee(BaseEstimator):
     Parameters
     ----------
     estimator : a photcat estimator (unfitted) cloned ``n_members`` times, member ``i`` with
-        ``seed`` (or ``random_state``) = ``seed + i``. Ignored when ``members`` is given.
+        ``random_state`` = ``random_state + i``. Ignored when ``members`` is given.
     n_members : committee size when built from ``estimator``.
     members : explicit list of (unfitted) estimators, e.g. different architectures; each is
         cloned and keeps its own seed. All members must share one task.
-    seed : first member's seed.
+    random_state : first member's seed.
     calibrate_width : photo-z only: fit ``width_scale_`` on ``validation`` (when given to
         ``fit``; without it ``width_scale_`` is 1).
     """
@@ -54,13 +57,13 @@ class Committee(BaseEstimator):
         estimator=None,
         n_members: int = 5,
         members: list | None = None,
-        seed: int = 0,
+        random_state: int = 0,
         calibrate_width: bool = True,
     ) -> None:
         self.estimator = estimator
         self.n_members = n_members
         self.members = members
-        self.seed = seed
+        self.random_state = random_state
         self.calibrate_width = calibrate_width
 
     # ------------------------------------------------------------------ construction
@@ -74,14 +77,12 @@ class Committee(BaseEstimator):
         out = []
         for i in range(int(self.n_members)):
             est = clone(self.estimator)
-            names = est.get_params(deep=False)
-            key = next((k for k in _SEED_PARAMS if k in names), None)
-            if key is None:
+            if "random_state" not in est.get_params(deep=False):
                 raise ValueError(
-                    f"{type(est).__name__} has no seed/random_state parameter: members would be "
+                    f"{type(est).__name__} has no random_state parameter: members would be "
                     "identical; pass explicit `members` instead"
                 )
-            est.set_params(**{key: int(self.seed) + i})
+            est.set_params(random_state=int(self.random_state) + i)
             out.append(est)
         return out
 
@@ -121,23 +122,26 @@ class Committee(BaseEstimator):
     def _member_predictions(self, X, errors):
         if not hasattr(self, "members_"):
             raise RuntimeError("Committee is not fitted: call fit() first")
-        return [predict(est, X, errors) for est in self.members_]
+        return [predict_dist(est, X, errors) for est in self.members_]
 
     def _combine(self, X, errors) -> MixturePrediction:
-        return MixturePrediction.combine(self._member_predictions(X, errors))
+        return mix_members(self._member_predictions(X, errors))
 
-    def predict(self, X, *, errors=None) -> MixturePrediction | BernoulliPrediction:
+    def predict_dist(self, X, *, errors=None) -> MixturePrediction | BernoulliPrediction:
         """Mixture of the members' PDFs, width-calibrated (photo-z), or mean P(quiescent)."""
-        if self.task == "photoz":
-            return self._combine(X, errors).scaled(getattr(self, "width_scale_", 1.0))
-        preds = self._member_predictions(X, errors)
-        return BernoulliPrediction(np.mean([p.p for p in preds], axis=0))
+        scale = getattr(self, "width_scale_", 1.0) if self.task == "photoz" else 1.0
+        return mix_members(self._member_predictions(X, errors), scale)
+
+    def predict(self, X, *, errors=None) -> np.ndarray:
+        """Point photo-z (the mixture's mean) or 0/1 labels (P(quiescent) >= 0.5)."""
+        pred = self.predict_dist(X, errors=errors)
+        return pred.label().astype(int) if self.task == "quiescent" else pred.mean()
 
     def predict_proba(self, X, *, errors=None) -> np.ndarray:
         """``(n, 2)`` array for classifier committees: P(star-forming), P(quiescent)."""
         if self.task != "quiescent":
             raise AttributeError("predict_proba is only defined for classifier committees")
-        p = self.predict(X, errors=errors).p
+        p = self.predict_dist(X, errors=errors).p
         return np.column_stack([1.0 - p, p])
 
     # ------------------------------------------------------------------ persistence hooks

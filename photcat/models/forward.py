@@ -1,19 +1,19 @@
-"""Vectorised float32 forward pass of fitted photcat networks and committees of them.
+"""The one numpy forward pass of photcat's networks, and committees of them.
 
-At prediction time a catalogue partition of a few hundred thousand rows goes through every
-member of a committee. :func:`compile_forward` reads each fitted network's weights from the
-Keras model object it holds (``est.model_``: kernels, biases and activations of its Dense
-layers) and its input/target standardisers, and returns a :class:`Forward` that evaluates
-them with numpy in float32 — the dtype Keras itself computes in — over row chunks small
-enough to stay in the CPU cache (with BLAS limited to one thread per process; see
-:func:`single_thread_blas`). It agrees with ``model(Z, training=False)`` to float32
-round-off (checked in tests/test_stream.py).
+A :class:`Network` evaluates a fitted MLP with numpy in float32 — the dtype Keras itself
+computes in — over row chunks small enough to stay in the CPU cache (with BLAS limited to one
+thread per process; see :func:`single_thread_blas`). It agrees with
+``model(Z, training=False)`` to float32 round-off (checked in the tests). It is built from the
+Keras model after ``fit`` or ``load`` (:func:`network_from_keras`) or read straight from a
+saved ``.keras`` archive without TensorFlow (:mod:`photcat.models.keras_archive`); every
+non-Bayesian network's ``predict_dist`` runs through it, and :class:`Forward` runs a
+committee of them for prediction processes.
 
 Raw outputs are mapped to distribution parameters by the numpy twins in
 :mod:`photcat.models.likelihoods` (the single source of truth for the mapping), in float64.
 Networks that take feature errors as inputs get them standardised by their own error scaler,
-as in training. Bayesian networks are not compiled (``compile_forward`` returns None and
-callers use the estimator's own ``predict``, which samples weights).
+as in training. Bayesian networks have weight distributions, not weights: they are not
+compiled, and their estimator samples them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import erf, expit
 
 from photcat.models import likelihoods as lik
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+from photcat.models.predictions import BernoulliPrediction, MixturePrediction, mix_members
 
 CHUNK_ROWS = 16_384  # rows per forward chunk: a 32-wide float32 layer is 2 MiB
 
@@ -36,12 +36,10 @@ INPLACE_ACTIVATIONS = {
     "tanh": lambda x: np.tanh(x, out=x),
     "sigmoid": lambda x: expit(x, out=x),
     "softplus": lambda x: np.logaddexp(np.float32(0), x, out=x),
-    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(np.float32),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(x.dtype),
     "swish": lambda x: x * expit(x),
     "silu": lambda x: x * expit(x),  # Keras 3 saves "swish" under this name
-    "gelu": lambda x: (np.float32(0.5) * x * (1 + erf(x / np.float32(np.sqrt(2))))).astype(
-        np.float32
-    ),
+    "gelu": lambda x: (0.5 * x * (1 + erf(x / np.sqrt(2).astype(x.dtype)))).astype(x.dtype),
 }
 
 
@@ -112,31 +110,48 @@ class Network:
             out[s : s + CHUNK_ROWS] = h
         return out
 
+    def predict_dist(
+        self, X: np.ndarray, errors: np.ndarray | None = None
+    ) -> MixturePrediction | BernoulliPrediction:
+        """The network's distribution for features ``X`` (and their errors), in the target's
+        units: a Normal or Normal mixture of redshift, or P(quiescent)."""
+        return self.distribution(self.raw(self.inputs(X, errors)))
 
-def _network(est) -> Network | None:
-    from photcat.models.networks import BernoulliMLP, MixtureMLP, NormalMLP
+    def distribution(self, raw: np.ndarray) -> MixturePrediction | BernoulliPrediction:
+        """Raw outputs -> the distribution, in the target's units."""
+        return distribution(self.likelihood, raw, self.y_mean, self.y_scale)
 
-    if not isinstance(est, NormalMLP | MixtureMLP | BernoulliMLP):
-        return None
-    if est.bayesian or not hasattr(est, "model_"):
-        return None
+
+def distribution(
+    likelihood: str, raw: np.ndarray, y_mean: float = 0.0, y_scale: float = 1.0
+) -> MixturePrediction | BernoulliPrediction:
+    """A network's raw outputs (float32 or float64) as its distribution: P(quiescent), or a
+    Normal / Normal mixture of the target un-standardised by ``y_mean`` and ``y_scale``."""
+    r = raw.astype(np.float64)
+    if likelihood == "bernoulli":
+        return BernoulliPrediction(lik.bernoulli_params(r))
+    if likelihood == "normal":
+        loc, scale = lik.normal_params(r)
+        return MixturePrediction.normal(loc * y_scale + y_mean, scale * y_scale)
+    w, loc, scale = lik.mixture_params(r)
+    return MixturePrediction(w, loc * y_scale + y_mean, scale * y_scale)
+
+
+def network_from_keras(model, likelihood: str, scalers: dict) -> Network | None:
+    """The :class:`Network` of a Keras model made of Dense layers with known activations
+    (``scalers`` in the ``scaler.json`` form), else None."""
     layers = []
-    for layer in est.model_.layers:
+    for layer in model.layers:
         weights = layer.get_weights()
         if not weights:
             continue  # the Input layer
         if len(weights) != 2 or type(layer).__name__ != "Dense":
-            return None  # a layer this pass does not know: let the estimator predict
+            return None
         act = layer.get_config().get("activation") or "linear"
         if act not in INPLACE_ACTIVATIONS:
             return None
         layers.append((weights[0], weights[1], act))
-    scalers = {
-        "x": est.scaler_x_.to_dict(),
-        "e": est.scaler_e_.to_dict() if est.scaler_e_ is not None else None,
-        "y": est.scaler_y_.to_dict() if est.scaler_y_ is not None else None,
-    }
-    return Network.from_parts(est._likelihood, layers, scalers)
+    return Network.from_parts(likelihood, layers, scalers)
 
 
 @dataclass(frozen=True)
@@ -151,44 +166,28 @@ class Forward:
         """Each member's raw outputs (float32) for features ``X`` (n, d) and their errors."""
         return [net.raw(net.inputs(X, errors)) for net in self.networks]
 
-    def predict(
+    def predict_dist(
         self, X: np.ndarray, errors: np.ndarray | None = None
     ) -> MixturePrediction | BernoulliPrediction:
-        """Same answer as the estimator's ``predict`` (committee: mixture / mean of members)."""
-        raws = self.raw(X, errors)
-        if self.task == "quiescent":
-            p = np.mean([lik.bernoulli_params(r.astype(np.float64)) for r in raws], axis=0)
-            return BernoulliPrediction(p)
-        ws, ms, ss = [], [], []
-        for net, r in zip(self.networks, raws, strict=True):
-            r = r.astype(np.float64)
-            if net.likelihood == "normal":
-                loc, scale = lik.normal_params(r)
-                w = np.ones((len(r), 1))
-                loc, scale = loc[:, None], scale[:, None]
-            else:
-                w, loc, scale = lik.mixture_params(r)
-            ws.append(w / len(raws))
-            ms.append(loc * net.y_scale + net.y_mean)
-            ss.append(scale * net.y_scale)
-        pred = MixturePrediction(
-            np.concatenate(ws, axis=1), np.concatenate(ms, axis=1), np.concatenate(ss, axis=1)
-        )
-        return pred if self.width_scale == 1.0 else pred.scaled(self.width_scale)
+        """The committee's distribution, mixed as :class:`~photcat.models.committee.Committee`
+        mixes it (:func:`~photcat.models.predictions.mix_members`)."""
+        preds = [net.predict_dist(X, errors) for net in self.networks]
+        return mix_members(preds, self.width_scale if self.task == "photoz" else 1.0)
 
 
 def compile_forward(est) -> Forward | None:
-    """A :class:`Forward` for a fitted network or committee of networks, else None."""
+    """The :class:`Forward` of a fitted network or committee of networks (the numpy passes
+    their ``fit`` built), else None (Bayesian networks, classical models)."""
     members = getattr(est, "members_", None)
-    ests = list(members) if members is not None else [est]
-    nets = [_network(e) for e in ests]
+    nets = [getattr(e, "forward_", None) for e in (members if members is not None else [est])]
     if not nets or any(n is None for n in nets):
         return None
-    task = "quiescent" if nets[0].likelihood == "bernoulli" else "photoz"
-    if any((n.likelihood == "bernoulli") != (task == "quiescent") for n in nets):
+    kinds = {n.likelihood == "bernoulli" for n in nets}
+    if len(kinds) != 1:
         return None
+    task = "quiescent" if kinds.pop() else "photoz"
     scale = float(getattr(est, "width_scale_", 1.0)) if members is not None else 1.0
-    return Forward(task, tuple(nets), scale)  # type: ignore[arg-type]
+    return Forward(task, tuple(nets), scale)
 
 
 @contextlib.contextmanager

@@ -65,8 +65,7 @@ def forward_from_manifest(folder: str | os.PathLike, manifest: dict) -> Forward 
     kinds = {n.likelihood == "bernoulli" for n in nets}
     if len(kinds) != 1:
         return None
-    task = "quiescent" if kinds.pop() else "photoz"
-    return Forward(task, tuple(nets), scale)  # type: ignore[arg-type]
+    return Forward("quiescent" if kinds.pop() else "photoz", tuple(nets), scale)
 
 
 def _network(node: dict, folder: Path) -> Network | None:

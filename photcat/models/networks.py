@@ -8,7 +8,7 @@
 With ``bayesian=True`` every layer is a :class:`photcat.models.bayes.DenseVariational`
 (Bayes by backprop; KL scaled by ``1 / n_train``) and predictions integrate over
 ``n_weight_samples`` weight draws: a photo-z becomes the mixture over draws, a probability the
-mean over draws. Draws are seeded by ``seed``, so predictions are reproducible.
+mean over draws. Draws are seeded by ``random_state``, so predictions are reproducible.
 
 Inputs are standardised with a :class:`~photcat.models.scaling.Standardizer` fitted on the
 training rows only (photo-z targets too) and saved with the model. Feature errors (1 sigma, same
@@ -16,9 +16,11 @@ units and shape as ``X``) are used according to ``error_mode``: ``"inputs"`` app
 extra (standardised) inputs, ``"noise"`` perturbs every epoch's training inputs by
 ``errors * N(0, 1)``, ``"both"`` does both, ``"none"`` ignores them.
 
-Prediction is a numpy forward pass of the trained weights (float64), which avoids Keras
-``predict`` overhead; it agrees with ``model(X, training=False)`` to float32 round-off
-(checked in the tests). TensorFlow is imported only when a network is built or loaded.
+Prediction runs through the one numpy forward pass of the trained weights
+(:class:`photcat.models.forward.Network`, float32, as Keras computes), which avoids Keras
+``predict`` overhead; Bayesian networks sample their weight distributions in numpy (float64).
+``predict_dist`` gives the distribution, ``predict`` its mean (photo-z) or the 0/1 label
+(classifier). TensorFlow is imported only when a network is built or loaded.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import erf, expit
 
 from photcat.models import likelihoods as lik
 from photcat.models.base import PhotoZEstimator, QuiescentClassifier, check_Xy
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+from photcat.models.forward import INPLACE_ACTIVATIONS, distribution, network_from_keras
+from photcat.models.predictions import MixturePrediction, mix_members
 from photcat.models.scaling import Standardizer
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "amsgrad")
@@ -42,18 +44,7 @@ ERROR_MODES = ("none", "inputs", "noise", "both")
 LR_DECAYS = ("none", "exponential", "inverse_time")
 MONITORS = ("nll", "mse", "none")
 
-_NP_ACTIVATIONS = {
-    "linear": lambda x: x,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "tanh": np.tanh,
-    "sigmoid": expit,
-    "softplus": lambda x: np.logaddexp(0.0, x),
-    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
-    "swish": lambda x: x * expit(x),
-    "gelu": lambda x: 0.5 * x * (1.0 + erf(x / np.sqrt(2.0))),
-}
-ACTIVATIONS = tuple(a for a in _NP_ACTIVATIONS if a != "linear")
-_NP_ACTIVATIONS["silu"] = _NP_ACTIVATIONS["swish"]  # Keras 3 saves "swish" as "silu"
+ACTIVATIONS = tuple(a for a in INPLACE_ACTIVATIONS if a not in ("linear", "silu"))
 
 
 def _keras():
@@ -200,25 +191,25 @@ class _KerasMLP:
                     activation=self.activation,
                     prior_std=self.prior_std,
                     kl_weight=1.0 / n_train,
-                    seed=self.seed + 1000 * (i + 1),
+                    seed=self.random_state + 1000 * (i + 1),
                     name=f"hidden_{i}",
                 )(h)
             out = DenseVariational(
                 n_out,
                 prior_std=self.prior_std,
                 kl_weight=1.0 / n_train,
-                seed=self.seed + 7,
+                seed=self.random_state + 7,
                 name="raw_params",
             )(h)
         else:
             for i, w in enumerate(widths):
-                init = keras.initializers.GlorotUniform(seed=self.seed + 1000 * (i + 1))
+                init = keras.initializers.GlorotUniform(seed=self.random_state + 1000 * (i + 1))
                 h = keras.layers.Dense(
                     w, activation=self.activation, kernel_initializer=init, name=f"hidden_{i}"
                 )(h)
             out = keras.layers.Dense(
                 n_out,
-                kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 7),
+                kernel_initializer=keras.initializers.GlorotUniform(seed=self.random_state + 7),
                 name="raw_params",
             )(h)
         return keras.Model(inp, out, name=type(self).__name__)
@@ -240,10 +231,10 @@ class _KerasMLP:
         X, y = check_Xy(X, y)
         E = self._check_errors(X, errors, needed=self.error_mode != "none", what="training")
         tf, keras = _keras()
-        keras.utils.set_random_seed(int(self.seed))
+        keras.utils.set_random_seed(int(self.random_state))
         if self.deterministic:
             tf.config.experimental.enable_op_determinism()
-        rng = np.random.default_rng(int(self.seed))
+        rng = np.random.default_rng(int(self.random_state))
 
         # validation rows: given, or a seeded fraction of the training rows
         if validation is not None:
@@ -363,30 +354,32 @@ class _KerasMLP:
 
     # ------------------------------------------------------------------ numpy forward pass
     def _cache_weights(self) -> None:
+        """Build the prediction path from the Keras model: the numpy :class:`Network` of a
+        plain network, or the variational layers' weight distributions of a Bayesian one."""
         from photcat.models.bayes import DenseVariational
 
-        layers = []
+        self.forward_ = None
+        self._np_layers = []
+        if not self.bayesian:
+            scalers = {
+                "x": self.scaler_x_.to_dict(),
+                "e": self.scaler_e_.to_dict() if self.scaler_e_ is not None else None,
+                "y": self.scaler_y_.to_dict() if self.scaler_y_ is not None else None,
+            }
+            self.forward_ = network_from_keras(self.model_, self._likelihood, scalers)
+            if self.forward_ is None:
+                raise ValueError(f"{type(self).__name__}: not a chain of Dense layers")
+            return
         for layer in self.model_.layers:
             if isinstance(layer, DenseVariational):
                 w = [np.asarray(v, dtype=np.float64) for v in layer.get_weights()]
-                layers.append({"kind": "variational", "w": w, "act": layer.activation_name})
-            elif layer.get_weights():
-                kernel, bias = (np.asarray(v, dtype=np.float64) for v in layer.get_weights())
-                act = layer.get_config().get("activation", "linear")
-                layers.append({"kind": "dense", "w": [kernel, bias], "act": act or "linear"})
-        self._np_layers = layers
+                self._np_layers.append({"w": w, "act": layer.activation_name or "linear"})
 
-    def _raw_outputs(self, Z: np.ndarray) -> np.ndarray:
-        """Raw network outputs: ``(n, n_out)``, or ``(S, n, n_out)`` for Bayesian networks."""
-        if not self.bayesian:
-            h = Z
-            for layer in self._np_layers:
-                kernel, bias = layer["w"]
-                h = _NP_ACTIVATIONS[layer["act"]](h @ kernel + bias)
-            return h
+    def _sampled_raw(self, Z: np.ndarray) -> np.ndarray:
+        """Bayesian networks: raw outputs ``(S, n, n_out)`` for ``S`` seeded weight draws."""
         from photcat.models.bayes import numpy_sample
 
-        rng = np.random.default_rng([int(self.seed), 20240])
+        rng = np.random.default_rng([int(self.random_state), 20240])
         S = int(self.n_weight_samples)
         draws = []
         for layer in self._np_layers:
@@ -398,15 +391,21 @@ class _KerasMLP:
         for start in range(0, Z.shape[0], rows):
             h = np.broadcast_to(Z[start : start + rows], (S, *Z[start : start + rows].shape))
             for layer, (k, b) in zip(self._np_layers, draws, strict=True):
-                h = _NP_ACTIVATIONS[layer["act"] or "linear"](np.matmul(h, k) + b[:, None, :])
+                h = np.matmul(h, k) + b[:, None, :]
+                if INPLACE_ACTIVATIONS[layer["act"]] is not None:
+                    h = INPLACE_ACTIVATIONS[layer["act"]](h)
             out.append(h)
         return np.concatenate(out, axis=1)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "_np_layers"):
+        if not hasattr(self, "forward_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
 
-    def _predict_raw(self, X, errors) -> np.ndarray:
+    def predict_dist(self, X, *, errors=None):
+        """Per-object distribution: the forward pass's Normal, Normal mixture or
+        P(quiescent); for Bayesian networks the mixture (photo-z) or mean (classifier) over
+        ``n_weight_samples`` weight draws. ``errors``: 1-sigma errors of ``X`` (needed with
+        error inputs)."""
         self._check_fitted()
         X, _ = check_Xy(X)
         if X.shape[1] != self.n_features_in_:
@@ -414,7 +413,15 @@ class _KerasMLP:
                 f"{type(self).__name__} was fitted on {self.n_features_in_} features, got {X.shape[1]}"
             )
         E = self._check_errors(X, errors, needed=self._uses_error_inputs(), what="prediction")
-        return self._raw_outputs(self._net_inputs(X, E))
+        if self.forward_ is not None:
+            return self.forward_.predict_dist(X, E)
+        raws = self._sampled_raw(self._net_inputs(X, E))
+        return mix_members([distribution(self._likelihood, r, *self._y_affine()) for r in raws])
+
+    def _y_affine(self) -> tuple[float, float]:
+        """(mean, scale) of the target standardiser (0, 1 for the classifier)."""
+        sy = self.scaler_y_
+        return (float(sy.mean[0]), float(sy.scale[0])) if sy is not None else (0.0, 1.0)
 
     def keras_raw_outputs(self, X: np.ndarray, errors: np.ndarray | None = None) -> np.ndarray:
         """Raw outputs of the Keras model itself (``model(X, training=False)``), float32.
@@ -481,7 +488,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
     ``"none"``: keep the last epoch's weights, no early stopping); ``validation_fraction`` of
     training rows held
     out when ``fit`` gets no ``validation``; ``clipnorm`` (gradient clipping, None = off);
-    ``seed``; ``deterministic`` (TensorFlow op determinism; a process-wide switch);
+    ``random_state`` (the seed); ``deterministic`` (TensorFlow op determinism; a process-wide switch);
     ``error_mode``; ``nll_beta`` (0 = plain Normal NLL; > 0 weights each object's NLL by its
     predicted variance to that power, :func:`~photcat.models.likelihoods.beta_normal_nll`);
     ``bayesian`` with ``n_weight_samples`` and ``prior_std``.
@@ -509,7 +516,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
         monitor: str = "nll",
         validation_fraction: float = 0.1,
         clipnorm: float | None = 5.0,
-        seed: int = 0,
+        random_state: int = 0,
         deterministic: bool = True,
         error_mode: str = "none",
         nll_beta: float = 0.0,
@@ -530,7 +537,7 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
         self.monitor = monitor
         self.validation_fraction = validation_fraction
         self.clipnorm = clipnorm
-        self.seed = seed
+        self.random_state = random_state
         self.deterministic = deterministic
         self.error_mode = error_mode
         self.nll_beta = nll_beta
@@ -545,19 +552,6 @@ class NormalMLP(_KerasMLP, PhotoZEstimator):
         ``errors`` = 1-sigma errors of ``X`` (needed unless ``error_mode="none"``).
         """
         return self._fit(X, y, validation, errors)
-
-    def predict(self, X, *, errors=None) -> MixturePrediction:
-        """Per-object redshift distribution (Normal; mixture over weight draws if Bayesian)."""
-        raw = self._predict_raw(X, errors)
-        sy = self.scaler_y_
-        if raw.ndim == 2:
-            loc, scale = lik.normal_params(raw)
-            return MixturePrediction.normal(sy.inverse_transform(loc), scale * sy.scale[0])
-        members = []
-        for r in raw:
-            loc, scale = lik.normal_params(r)
-            members.append(MixturePrediction.normal(sy.inverse_transform(loc), scale * sy.scale[0]))
-        return MixturePrediction.combine(members)
 
 
 class MixtureMLP(_KerasMLP, PhotoZEstimator):
@@ -585,7 +579,7 @@ class MixtureMLP(_KerasMLP, PhotoZEstimator):
         monitor: str = "nll",
         validation_fraction: float = 0.1,
         clipnorm: float | None = 5.0,
-        seed: int = 0,
+        random_state: int = 0,
         deterministic: bool = True,
         error_mode: str = "none",
         bayesian: bool = False,
@@ -606,7 +600,7 @@ class MixtureMLP(_KerasMLP, PhotoZEstimator):
         self.monitor = monitor
         self.validation_fraction = validation_fraction
         self.clipnorm = clipnorm
-        self.seed = seed
+        self.random_state = random_state
         self.deterministic = deterministic
         self.error_mode = error_mode
         self.bayesian = bayesian
@@ -621,17 +615,6 @@ class MixtureMLP(_KerasMLP, PhotoZEstimator):
     def fit(self, X, y, *, validation=None, errors=None) -> MixtureMLP:
         """Train; arguments as :meth:`NormalMLP.fit`."""
         return self._fit(X, y, validation, errors)
-
-    def predict(self, X, *, errors=None) -> MixturePrediction:
-        """Per-object Normal mixture (concatenated over weight draws if Bayesian)."""
-        raw = self._predict_raw(X, errors)
-        sy = self.scaler_y_
-        raws = [raw] if raw.ndim == 2 else list(raw)
-        members = []
-        for r in raws:
-            w, loc, scale = lik.mixture_params(r)
-            members.append(MixturePrediction(w, sy.inverse_transform(loc), scale * sy.scale[0]))
-        return members[0] if len(members) == 1 else MixturePrediction.combine(members)
 
 
 class BernoulliMLP(_KerasMLP, QuiescentClassifier):
@@ -658,7 +641,7 @@ class BernoulliMLP(_KerasMLP, QuiescentClassifier):
         monitor: str = "nll",
         validation_fraction: float = 0.1,
         clipnorm: float | None = 5.0,
-        seed: int = 0,
+        random_state: int = 0,
         deterministic: bool = True,
         error_mode: str = "none",
         bayesian: bool = False,
@@ -678,7 +661,7 @@ class BernoulliMLP(_KerasMLP, QuiescentClassifier):
         self.monitor = monitor
         self.validation_fraction = validation_fraction
         self.clipnorm = clipnorm
-        self.seed = seed
+        self.random_state = random_state
         self.deterministic = deterministic
         self.error_mode = error_mode
         self.bayesian = bayesian
@@ -688,15 +671,3 @@ class BernoulliMLP(_KerasMLP, QuiescentClassifier):
     def fit(self, X, y, *, validation=None, errors=None) -> BernoulliMLP:
         """Train on features ``X`` and labels ``y`` (1 quiescent, 0 star-forming)."""
         return self._fit(X, y, validation, errors)
-
-    def predict(self, X, *, errors=None) -> BernoulliPrediction:
-        """P(quiescent) per object (mean over weight draws if Bayesian)."""
-        raw = self._predict_raw(X, errors)
-        if raw.ndim == 2:
-            return BernoulliPrediction(lik.bernoulli_params(raw))
-        return BernoulliPrediction(np.mean([lik.bernoulli_params(r) for r in raw], axis=0))
-
-    def predict_proba(self, X, *, errors=None) -> np.ndarray:
-        """``(n, 2)`` array: P(star-forming), P(quiescent)."""
-        p = self.predict(X, errors=errors).p
-        return np.column_stack([1.0 - p, p])

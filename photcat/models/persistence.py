@@ -37,7 +37,6 @@ with ``trusted=True``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -50,6 +49,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from photcat.fileio import sha256_file
+from photcat.models.base import migrate_params
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -98,15 +100,6 @@ def _photcat_version() -> str:
     return str(getattr(photcat, "__version__", "unknown"))
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _qualname(obj_or_cls) -> str:
     cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
     return f"{cls.__module__}.{cls.__qualname__}"
@@ -149,7 +142,8 @@ def from_json(value: Any) -> Any:
     """Inverse of :func:`to_json` (lists stay lists; estimators are rebuilt unfitted)."""
     if isinstance(value, dict):
         if "__estimator__" in value:
-            return _import_class(value["__estimator__"])(**from_json(value["params"]))
+            cls = _import_class(value["__estimator__"])
+            return cls(**migrate_params(cls, from_json(value["params"])))
         return {k: from_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [from_json(v) for v in value]
@@ -222,7 +216,7 @@ def load_estimator(node: dict, folder: Path, *, trusted: bool = False) -> Any:
     fmt = node.get("format")
     if fmt == "state":
         params = from_json(json.loads((folder / "params.json").read_text()))
-        est = cls(**params)
+        est = cls(**migrate_params(cls, params))
         est._load_state(folder, node["state"], trusted=trusted)
         return est
     if fmt == "skops":

@@ -221,6 +221,18 @@ class BernoulliPrediction:
         return (self.p >= threshold).astype(np.int8)
 
 
+def mix_members(
+    preds: list[MixturePrediction] | list[BernoulliPrediction], width_scale: float = 1.0
+) -> MixturePrediction | BernoulliPrediction:
+    """A committee's prediction from its members': the equal-weight mixture of their redshift
+    distributions stretched by ``width_scale`` (:meth:`MixturePrediction.scaled`), or the
+    mean of their P(quiescent). The one definition of committee mixing."""
+    if isinstance(preds[0], BernoulliPrediction):
+        return BernoulliPrediction(np.mean([p.p for p in preds], axis=0))
+    mixed = preds[0] if len(preds) == 1 else MixturePrediction.combine(preds)
+    return mixed.scaled(width_scale)
+
+
 def _mixture_root(w, m, s, comp, qk: float, tol: float, max_iter: int = 200) -> np.ndarray:
     """x per object with sum_k w_k Phi((x - m_k) / s_k) = qk (see ``quantile``).
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from photcat.models.base import migrate_params
+
 # name -> (task, "module:Class", default params, committee size or None)
 MODELS: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
     # photo-z
     # members: magnitude errors as network inputs; beta-NLL (beta 0.5) so that hard objects'
     # means keep being fitted; kept weights chosen on the validation MSE of the mean (the
-    # committee calibrates the width afterwards). benchmarks/accuracy.py, seeds 12345, 1, 2
-    # (results/accuracy.json, accuracy_seed1.json, accuracy_seed2.json): below every baseline
-    # in sigma_rms and sigma_NMAD on annz_sdss and BOSS DR10 for all three seeds; against the
-    # former NLL loss with NLL early stopping, BOSS seed 2 went from sigma_rms 0.0609 and
-    # outliers 0.0191 to 0.0578 and 0.0146
+    # committee calibrates the width afterwards). Evidence: benchmarks/accuracy.py and
+    # docs/performance.md
     "normal-committee": (
         "photoz",
         "photcat.models.networks:NormalMLP",
@@ -91,9 +90,8 @@ def build(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> 
     cls = getattr(import_module(module), cls_name)
     n_members = int(params.pop("n_members", committee or 0))
     committee_kw = {k: params.pop(k) for k in _COMMITTEE_PARAMS if k in params and committee}
-    kwargs = {**defaults, **params}
-    seed_key = "seed" if "seed" in cls().get_params() else "random_state"
-    kwargs.setdefault(seed_key, seed)
+    kwargs = migrate_params(cls, {**defaults, **params})
+    kwargs.setdefault("random_state", seed)
     try:
         est = cls(**kwargs)
     except TypeError as exc:
@@ -105,6 +103,9 @@ def build(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> 
         from photcat.models.committee import Committee
 
         return Committee(
-            estimator=est, n_members=n_members, seed=int(kwargs[seed_key]), **committee_kw
+            estimator=est,
+            n_members=n_members,
+            random_state=int(kwargs["random_state"]),
+            **committee_kw,
         )
     return est

@@ -110,7 +110,7 @@ def tune(
     from photcat.models.base import check_Xy
 
     # data prepared once, exactly as the estimator would (scalers fitted on X only)
-    proto = cls(**{**base, "seed": seed})
+    proto = cls(**{**base, "random_state": seed})
     proto._check_params()
     if proto._uses_error_noise():
         raise ValueError(
@@ -138,7 +138,7 @@ def tune(
     class _HyperModel(kt.HyperModel):
         def build(self, hp):
             values = {name: _hp_value(hp, name, spec) for name, spec in space.items()}
-            est = cls(**{**base, **params_from_values(values), "seed": seed})
+            est = cls(**{**base, **params_from_values(values), "random_state": seed})
             est._check_params()
             model = est._build(Z.shape[1], Z.shape[0])
             steps = int(np.ceil(Z.shape[0] / est.batch_size))

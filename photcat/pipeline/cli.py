@@ -42,9 +42,12 @@ def _json_arg(text: str | None, what: str) -> dict:
 
 
 def _schema_arg(text: str | None) -> Any:
-    if text and text.strip().startswith("{"):
-        return _json_arg(text, "--schema")
-    return text or "sdss"
+    from photcat.catalogs.schema import parse_schema_arg
+
+    try:
+        return parse_schema_arg(text)
+    except ValueError as exc:
+        raise UsageError(f"--schema: {exc}") from exc
 
 
 def _probe(path: Path, schema: Any):
@@ -64,35 +67,43 @@ def _setup_logging(verbose: bool) -> None:
 # ----------------------------------------------------------------------------- run
 
 
+# option -> pipeline task parameter; each option's type and help come from the parameter
 RUN_OPTIONS = {
-    # option -> (RunPipeline parameter, type, help)
-    "catalog": ("catalog", str, "training catalogue (default: shipped SDSS+2MASS sample)"),
-    "schema": ("schema", str, "schema preset (sdss, annz, annz2, canonical) or JSON mapping"),
-    "target_catalog": ("target_catalog", str, "catalogue to predict (default: --catalog)"),
-    "target_schema": ("target_schema", str, "schema of --target-catalog (default: --schema)"),
-    "target_folder": (
-        "target_folder",
-        str,
-        "predict every catalogue file in this folder (batch run)",
-    ),
-    "out": ("output_dir", str, "output folder (default: ./photcat-output)"),
-    "partition_rows": ("partition_rows", int, "rows per prediction partition"),
-    "photoz_model": ("photoz_model", str, "photo-z model name (see `photcat models`)"),
-    "quiescent_model": ("quiescent_model", str, "star-forming/quiescent model name"),
-    "uvj_preset": (
-        "uvj_preset",
-        str,
-        "UVJ boundary preset for labels: williams09, whitaker11, muzzin13, line",
-    ),
-    "format": ("output_format", str, "value-added catalogue format: fits or parquet"),
-    "seed": ("seed", int, "seed of model initialisation and training"),
-    "split_seed": ("split_seed", int, "seed of the train/valid/test split"),
+    "catalog": "catalog",
+    "schema": "schema",
+    "target_catalog": "target_catalog",
+    "target_schema": "target_schema",
+    "target_folder": "target_folder",
+    "out": "output_dir",
+    "partition_rows": "partition_rows",
+    "photoz_model": "photoz_model",
+    "quiescent_model": "quiescent_model",
+    "uvj_preset": "uvj_preset",
+    "format": "output_format",
+    "seed": "seed",
+    "split_seed": "split_seed",
 }
+
+
+def _run_option_args(parser: argparse.ArgumentParser) -> None:
+    """One option per :data:`RUN_OPTIONS` entry, typed and described by its Luigi parameter."""
+    import luigi
+
+    from photcat.pipeline.tasks import PredictFolder
+
+    params = dict(PredictFolder.get_params())
+    for opt, name in RUN_OPTIONS.items():
+        param = params[name]
+        typ = int if isinstance(param, luigi.IntParameter) else str
+        text = param.description or name.replace("_", " ")
+        parser.add_argument(
+            f"--{opt.replace('_', '-')}", dest=opt, type=typ, default=None, help=text
+        )
 
 
 def _run_kwargs(args) -> dict:
     kw = {}
-    for opt, (param, _, _) in RUN_OPTIONS.items():
+    for opt, param in RUN_OPTIONS.items():
         value = getattr(args, opt)
         if value is not None:
             kw[param] = value
@@ -113,7 +124,6 @@ def preflight(task) -> None:
     from photcat.catalogs import CatalogError
     from photcat.features.uvj import preset
     from photcat.models import registry
-    from photcat.pipeline.tasks import _schema_arg as schema_value
     from photcat.pipeline.tasks import resolve_catalog
 
     try:
@@ -130,9 +140,9 @@ def preflight(task) -> None:
             if not Path(task.target_folder).is_dir():
                 raise UsageError(f"--target-folder {task.target_folder} is not a folder")
             targets = [str(p) for p in folder_catalogs(task.target_folder, task.pattern)]
-        probes = [_probe(resolve_catalog(task.catalog), schema_value(task.schema))]
+        probes = [_probe(resolve_catalog(task.catalog), _schema_arg(task.schema))]
         probes += [
-            _probe(resolve_catalog(t), schema_value(task.target_schema or task.schema))
+            _probe(resolve_catalog(t), _schema_arg(task.target_schema or task.schema))
             for t in targets
         ]
         for probe, what in zip(probes, ["--catalog", *(["target"] * len(targets))], strict=True):
@@ -211,86 +221,31 @@ def cmd_run(args) -> int:
 
 
 def cmd_ingest(args) -> int:
-    from photcat.catalogs import read, write
+    from photcat.fileio import write_json
+    from photcat.pipeline.stages import ingest
 
-    cat = read(args.catalog, _schema_arg(args.schema), keep_columns=True)
-    print(cat.report.format())
+    if args.out and Path(args.out).suffix.lower() not in (".fits", ".parquet", ".pq"):
+        raise UsageError(f"--out {args.out}: use a .fits or .parquet file name")
+    provenance = {"command": "photcat ingest", "argv": sys.argv[1:]}
+    report, info = ingest(
+        Path(args.catalog),
+        _schema_arg(args.schema),
+        Path(args.out) if args.out else None,
+        rows=args.partition_rows,
+        provenance=provenance,
+    )
+    print(report.format())
     if args.out:
-        write(cat, args.out)
         print(f"canonical catalogue: {args.out}")
     if args.report_json:
-        from photcat.catalogs.io_atomic import write_json
-
-        write_json(args.report_json, cat.report.to_dict())
+        write_json(args.report_json, info)
     return 0
-
-
-def _training_table(args) -> tuple[Any, Any, str | None]:
-    """(training table with a ``split`` column, feature spec, label column)."""
-    import numpy as np
-    import pandas as pd
-
-    from photcat.catalogs import read, read_columns
-    from photcat.features.columns import ColumnSpec
-    from photcat.pipeline import stages, training
-
-    label = args.label
-    if args.features:
-        cols = tuple(c.strip() for c in args.features.split(",") if c.strip())
-        if args.target == "photoz" and not label:
-            raise UsageError(
-                "--features needs --label COL naming the redshift column for --target photoz"
-            )
-        if args.target == "quiescent" and not label:
-            raise UsageError("--features needs --label COL naming the 0/1 quiescent column")
-        frames = [read_columns(args.catalog)] + (
-            [read_columns(args.validation)] if args.validation else []
-        )
-        for f, path in zip(frames, [args.catalog, args.validation], strict=False):
-            missing = [c for c in (*cols, label) if c not in f]
-            if missing:
-                raise UsageError(f"{path} lacks column(s) {missing}")
-        spec = ColumnSpec(cols)
-    else:
-        schema = _schema_arg(args.schema)
-        frames = [read(args.catalog, schema).table] + (
-            [read(args.validation, schema).table] if args.validation else []
-        )
-    if args.validation:
-        frames[0]["split"], frames[1]["split"] = "train", "valid"
-        table = pd.concat(frames, ignore_index=True)
-    else:
-        table = frames[0]
-        table["split"] = training.assign_splits(len(table), (0.8, 0.2), args.split_seed)
-    if not args.features:
-        if "z_spec" not in table:
-            raise UsageError(
-                f"{args.catalog} has no spectroscopic redshift column for schema {args.schema!r}"
-            )
-        table = table[table["flag_zspec"].to_numpy() == 0].reset_index(drop=True)
-        if args.target == "quiescent" and not label:
-            table = pd.concat(
-                [table, training.restframe_columns(table, "z_spec", args.uvj_preset)], axis=1
-            )
-        bands = tuple(b.strip().lower() for b in args.bands.split(",")) if args.bands else ()
-        required = [c[5:] for c in table.columns if c.startswith("flag_") and c != "flag_zspec"]
-        spec = stages.default_spec(
-            table,
-            bands,
-            args.reference_band or None,
-            args.flag_policy,
-            tuple(b for b in ("u", "g", "r", "i", "z", "y") if b in required),
-        )
-    elif args.target == "quiescent":
-        y = pd.to_numeric(table[label], errors="coerce").to_numpy(float)
-        if not np.isin(y[np.isfinite(y)], (0, 1)).all():
-            raise UsageError(f"--label {label!r} must hold 0/1 (quiescent = 1)")
-    return table, spec, label
 
 
 def cmd_train(args) -> int:
     from photcat import __version__
     from photcat.models import registry
+    from photcat.pipeline import training
     from photcat.pipeline.stages import train_and_save
 
     model = args.model or registry.DEFAULTS[args.target]
@@ -298,7 +253,23 @@ def cmd_train(args) -> int:
         raise UsageError(
             f"model {model!r} is a {registry.model_task(model)} model, not --target {args.target}"
         )
-    table, spec, label = _training_table(args)
+    features = tuple(c.strip() for c in (args.features or "").split(",") if c.strip())
+    if features and not args.label:
+        what = "the redshift column" if args.target == "photoz" else "the 0/1 quiescent column"
+        raise UsageError(f"--features needs --label COL naming {what} for --target {args.target}")
+    table, spec = training.command_training_set(
+        args.catalog,
+        target=args.target,
+        schema=_schema_arg(args.schema),
+        validation=args.validation,
+        features=features,
+        label=args.label,
+        bands=tuple(b.strip().lower() for b in (args.bands or "").split(",") if b.strip()),
+        reference_band=args.reference_band or None,
+        flag_policy=args.flag_policy,
+        uvj_preset=args.uvj_preset,
+        split_seed=args.split_seed,
+    )
     log.info(
         "training %s on %d rows (%s)", model, int((table["split"] == "train").sum()), args.catalog
     )
@@ -315,7 +286,7 @@ def cmd_train(args) -> int:
             "argv": sys.argv[1:],
             "photcat_version": __version__,
         },
-        label=label,
+        label=args.label,
     )
     print(
         f"model saved: {args.out}  ({cfg['n_train']} training rows, {cfg['training_seconds']:.1f} s)"
@@ -329,23 +300,28 @@ def cmd_train(args) -> int:
 def cmd_predict(args) -> int:
     """Stream the catalogue partition by partition through the models (photcat.pipeline.stream)."""
     from photcat.features.columns import ColumnSpec
-    from photcat.pipeline import stages, stream
+    from photcat.pipeline import stream
+    from photcat.pipeline.loader import load_model
+    from photcat.pipeline.vac import PredictConfig
 
-    models = [stages.load_predictor(Path(m)) for m in args.model]
-    column_mode = any(isinstance(m.spec, ColumnSpec) for m in models)
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.partition_rows < 1:
         raise UsageError(f"--partition-rows must be at least 1, got {args.partition_rows}")
+    models = [load_model(m) for m in args.model]
+    column_mode = any(isinstance(m.spec, ColumnSpec) for m in models)
+    config = PredictConfig(
+        grid=(args.pdf_zmin, args.pdf_zmax, args.pdf_nz),
+        restframe=args.restframe and not column_mode,
+        uvj_preset=args.uvj_preset,
+    )
     manifest = stream.predict_catalog(
         args.catalog,
         args.model,
         args.out,
         schema=None if column_mode else _schema_arg(args.schema),
         partition_rows=args.partition_rows,
-        grid=None if args.pdf_nz == 0 else (args.pdf_zmin, args.pdf_zmax, args.pdf_nz),
-        restframe=args.restframe and not column_mode,
-        uvj_preset=args.uvj_preset,
+        config=config,
         workers=args.workers,
         dask_scheduler=args.dask_scheduler,
         provenance={"command": "photcat predict", "argv": sys.argv[1:]},
@@ -428,6 +404,9 @@ def cmd_models(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from photcat.features.uvj import DEFAULT_PRESET
+    from photcat.pipeline.vac import DEFAULT_PDF_GRID
+
     p = argparse.ArgumentParser(
         prog="photcat",
         description="Photometric redshifts with PDFs and P(quiescent) for galaxy catalogues.",
@@ -441,8 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--config", help="Luigi configuration file (.cfg or .toml); options below override it"
     )
-    for opt, (_, typ, text) in RUN_OPTIONS.items():
-        r.add_argument(f"--{opt.replace('_', '-')}", dest=opt, type=typ, default=None, help=text)
+    _run_option_args(r)
     r.add_argument(
         "--photoz-params", help="JSON parameters of the photo-z model, e.g. '{\"epochs\": 50}'"
     )
@@ -468,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
     i.add_argument("--out", help="write the canonical table here (.fits or .parquet)")
+    i.add_argument(
+        "--partition-rows", type=int, default=500_000, help="rows read at a time (default 500000)"
+    )
     i.add_argument("--report-json", help="write the ingest report as JSON here")
     i.set_defaults(func=cmd_ingest)
 
@@ -496,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--flag-policy", default="drop", choices=["drop", "impute", "mask"], help="flagged bands"
     )
     t.add_argument(
-        "--uvj-preset", default="williams09", help="UVJ preset for the default quiescent label"
+        "--uvj-preset", default=DEFAULT_PRESET, help="UVJ preset for the default quiescent label"
     )
     t.add_argument("--seed", type=int, default=0, help="model seed")
     t.add_argument("--split-seed", type=int, default=42, help="seed of the train/validation split")
@@ -534,15 +515,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="predict on a Dask cluster, e.g. tcp://10.0.0.5:8786 (model folders and output "
         "must be on a file system every worker sees)",
     )
-    q.add_argument("--pdf-zmin", type=float, default=0.0, help="PDF grid start")
-    q.add_argument("--pdf-zmax", type=float, default=1.0, help="PDF grid end")
+    zmin, zmax, nz = DEFAULT_PDF_GRID
+    q.add_argument("--pdf-zmin", type=float, default=zmin, help=f"PDF grid start ({zmin})")
+    q.add_argument("--pdf-zmax", type=float, default=zmax, help=f"PDF grid end ({zmax})")
     q.add_argument(
-        "--pdf-nz", type=int, default=101, help="PDF grid points (0 = mixture parameters only)"
+        "--pdf-nz", type=int, default=nz, help=f"PDF grid points ({nz}; 0 = mixture only)"
     )
     q.add_argument(
         "--no-restframe", dest="restframe", action="store_false", help="skip rest-frame UVJ"
     )
-    q.add_argument("--uvj-preset", default="williams09", help="UVJ preset for the label column")
+    q.add_argument("--uvj-preset", default=DEFAULT_PRESET, help="UVJ preset for the label column")
     q.set_defaults(func=cmd_predict)
 
     e = sub.add_parser(

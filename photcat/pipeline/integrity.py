@@ -12,8 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from photcat.catalogs.formats import file_sha256
-from photcat.catalogs.io_atomic import write_json
+from photcat.fileio import sha256_file, write_json
 
 log = logging.getLogger("photcat")
 
@@ -33,7 +32,7 @@ def seal(paths: list[Path], seal_path: Path) -> None:
         record[str(f.relative_to(seal_path.parent))] = {
             "size": st.st_size,
             "mtime_ns": st.st_mtime_ns,
-            "sha256": file_sha256(f),
+            "sha256": sha256_file(f),
         }
     write_json(seal_path, {"files": record})
 
@@ -53,6 +52,6 @@ def check(paths: list[Path], seal_path: Path) -> str | None:
         st, want = f.stat(), record[rel]
         if st.st_size != want["size"]:
             return f"{rel} has {st.st_size} bytes, the seal says {want['size']}"
-        if st.st_mtime_ns != want["mtime_ns"] and file_sha256(f) != want["sha256"]:
+        if st.st_mtime_ns != want["mtime_ns"] and sha256_file(f) != want["sha256"]:
             return f"{rel} content differs from its seal (sha256)"
     return None

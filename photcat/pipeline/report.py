@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from photcat.catalogs.io_atomic import atomic_path, write_json
 from photcat.catalogs.writer import read_with_arrays
+from photcat.fileio import atomic_path, write_json
 from photcat.models import metrics as M
 from photcat.models.predictions import MixturePrediction
 
@@ -199,7 +199,7 @@ def make_figures(
         ok = np.isfinite(uv) & np.isfinite(vj) & np.isfinite(p)
         zmed = float(np.nanmedian(table["uvj_z"].to_numpy(float)[ok])) if ok.any() else 0.1
         fig = plot_uvj(
-            uv[ok], vj[ok], z=zmed, color=p[ok], color_label="P(quiescent)", preset=uvj_preset
+            uv[ok], vj[ok], z=zmed, color=p[ok], color_label="P(quiescent)", uvj_preset=uvj_preset
         )
         figs.append(
             (

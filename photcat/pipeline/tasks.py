@@ -27,18 +27,22 @@ import luigi
 import pandas as pd
 
 from photcat import __version__
-from photcat.catalogs.formats import file_sha256
-from photcat.catalogs.io_atomic import write_json
+from photcat.catalogs.formats import format_from_name
+from photcat.catalogs.partitions import part_name
+from photcat.catalogs.schema import parse_schema_arg
+from photcat.features.uvj import DEFAULT_PRESET
+from photcat.fileio import sha256_file, write_json
+from photcat.models.registry import DEFAULTS
 from photcat.pipeline import integrity
+from photcat.pipeline.training import SPLIT_FRACTIONS
+from photcat.pipeline.vac import DEFAULT_PDF_GRID, PredictConfig
 
 log = logging.getLogger("photcat")
-
-PARTS_DIGITS = 5
 
 
 @lru_cache(maxsize=256)
 def _content_sha256(path: str, size: int, mtime_ns: int) -> str:
-    return file_sha256(Path(path))
+    return sha256_file(Path(path))
 
 
 def input_checksum(path: str | Path) -> str:
@@ -220,20 +224,15 @@ class IngestCatalog(PhotcatTask):
     def run(self):
         from photcat.pipeline.stages import ingest
 
-        report = ingest(
+        _, report = ingest(
             resolve_catalog(self.catalog),
-            _schema_arg(self.schema),
+            parse_schema_arg(self.schema),
             self.parquet_path(),
             rows=self.partition_rows,
             provenance=self.provenance(),
             input_sha256=input_checksum(resolve_catalog(self.catalog)),  # cached: hashed once
         )
         write_json(self.output().path, report)
-
-
-def _schema_arg(schema: str):
-    s = str(schema).strip()
-    return json.loads(s) if s.startswith("{") else s
 
 
 class TrainingSet(PhotcatTask):
@@ -243,9 +242,11 @@ class TrainingSet(PhotcatTask):
     schema = IngestCatalog.schema
     partition_rows = IngestCatalog.partition_rows
     split_seed = luigi.IntParameter(default=42, description="seed of the train/valid/test split")
-    train_fraction = luigi.FloatParameter(default=0.6)
-    valid_fraction = luigi.FloatParameter(default=0.2)
-    uvj_preset = luigi.Parameter(default="williams09", description="UVJ boundary preset for labels")
+    train_fraction = luigi.FloatParameter(default=SPLIT_FRACTIONS[0])
+    valid_fraction = luigi.FloatParameter(default=SPLIT_FRACTIONS[1])
+    uvj_preset = luigi.Parameter(
+        default=DEFAULT_PRESET, description="UVJ boundary preset for labels"
+    )
     restframe = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
 
     def requires(self):
@@ -344,17 +345,23 @@ class _PredictParams(TrainingSet):
         default="", description="catalogue to predict; empty = --catalog"
     )
     target_schema = luigi.Parameter(default="", description="its schema; empty = --schema")
-    photoz_model = luigi.Parameter(default="normal-committee")
+    photoz_model = luigi.Parameter(
+        default=DEFAULTS["photoz"], description="photo-z model name (see `photcat models`)"
+    )
     photoz_params = luigi.DictParameter(default={})
-    quiescent_model = luigi.Parameter(default="bernoulli-committee")
+    quiescent_model = luigi.Parameter(
+        default=DEFAULTS["quiescent"], description="star-forming/quiescent model name"
+    )
     quiescent_params = luigi.DictParameter(default={})
     bands = TrainModel.bands
     reference_band = TrainModel.reference_band
     flag_policy = TrainModel.flag_policy
     seed = TrainModel.seed
-    pdf_zmin = luigi.FloatParameter(default=0.0, description="PDF grid start (redshift)")
-    pdf_zmax = luigi.FloatParameter(default=1.0, description="PDF grid end (redshift)")
-    pdf_nz = luigi.IntParameter(default=101, description="PDF grid points; 0 = no gridded PDF")
+    pdf_zmin = luigi.FloatParameter(default=DEFAULT_PDF_GRID[0], description="PDF grid start (z)")
+    pdf_zmax = luigi.FloatParameter(default=DEFAULT_PDF_GRID[1], description="PDF grid end (z)")
+    pdf_nz = luigi.IntParameter(
+        default=DEFAULT_PDF_GRID[2], description="PDF grid points; 0 = no gridded PDF"
+    )
     vac_restframe = luigi.BoolParameter(
         default=True,
         parsing=luigi.BoolParameter.EXPLICIT_PARSING,
@@ -410,30 +417,39 @@ class PredictPartition(_PredictParams):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def output(self):
-        name = f"part-{self.index:0{PARTS_DIGITS}d}.parquet"
+        name = f"{part_name(self.index)}.parquet"
         return luigi.LocalTarget(str(self.root / "predict" / self.signature() / name))
 
+    def predict_config(self) -> PredictConfig:
+        grid = (self.pdf_zmin, self.pdf_zmax, self.pdf_nz)
+        return PredictConfig(grid, self.vac_restframe, self.uvj_preset)
+
     def run(self):
-        from photcat.pipeline.stages import predict_partition
+        from photcat.catalogs.partitions import plan
+        from photcat.pipeline.stream import Job, run_job
 
         ingest, photoz, quiescent, *trainset = self.requires()
-        predict_partition(
-            ingest.parquet_path(),
-            self.index,
-            [Path(photoz.output().path), Path(quiescent.output().path)],
-            Path(self.output().path),
-            grid=(self.pdf_zmin, self.pdf_zmax, self.pdf_nz),
-            restframe=self.vac_restframe,
-            uvj_preset=self.uvj_preset,
-            provenance=self.provenance(),
-            splits=Path(trainset[0].output().path) if trainset else None,
+        parts = plan(ingest.parquet_path(), 1)  # one partition per row group
+        if not 0 <= self.index < len(parts):
+            raise IndexError(f"partition {self.index} does not exist ({len(parts)} partitions)")
+        job = Job(
+            parts[self.index],
+            None,  # the canonical table as it is
+            (photoz.output().path, quiescent.output().path),
+            self.predict_config(),
+            self.output().path,
+            self.provenance(),
+            trainset[0].output().path if trainset else None,
         )
+        run_job(job)
 
 
 class AssembleCatalog(_PredictParams):
     """The value-added catalogue: every input row, predictions, flags, provenance."""
 
-    output_format = luigi.ChoiceParameter(choices=["fits", "parquet"], default="fits")
+    output_format = luigi.ChoiceParameter(
+        choices=["fits", "parquet"], default="fits", description="value-added catalogue format"
+    )
 
     def requires(self):
         return [self.target_ingest(), *self.model_tasks()]
@@ -495,27 +511,13 @@ class Report(AssembleCatalog):
         )
 
 
-CATALOG_SUFFIXES = (
-    ".fits",
-    ".fit",
-    ".fits.gz",
-    ".csv",
-    ".csv.gz",
-    ".parquet",
-    ".pq",
-    ".h5",
-    ".hdf5",
-)
-
-
 def folder_catalogs(folder: str | Path, pattern: str = "*") -> list[Path]:
     """Catalogue files in ``folder`` (sorted, non-recursive), skipping hidden and temporary files."""
-    files = [
+    return [
         p
         for p in sorted(Path(folder).glob(pattern))
-        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(CATALOG_SUFFIXES)
+        if p.is_file() and not p.name.startswith(".") and format_from_name(p) is not None
     ]
-    return files
 
 
 class PredictFolder(_PredictParams):

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from photcat.features.spec import FeatureSpec
+from photcat.features.uvj import DEFAULT_PRESET
 from photcat.models import metrics as M
 from photcat.models import registry
-from photcat.models.base import predict
+from photcat.models.base import predict_dist
 
 SPLITS = ("train", "valid", "test")
+SPLIT_FRACTIONS = (0.6, 0.2)  # the pipeline's train, valid fractions; test gets the rest
+# ``photcat train`` without --validation: train and valid only (a model trained on its own is
+# tested on the user's own catalogue)
+TRAIN_VALID_FRACTIONS = (0.8, 0.2)
 
 
 def assign_splits(n: int, fractions: tuple[float, float], seed: int) -> np.ndarray:
@@ -34,7 +40,9 @@ def assign_splits(n: int, fractions: tuple[float, float], seed: int) -> np.ndarr
     return out.astype(str)
 
 
-def restframe_columns(table: pd.DataFrame, z: np.ndarray | str, uvj_preset: str) -> pd.DataFrame:
+def restframe_columns(
+    table: pd.DataFrame, z: np.ndarray | str, uvj_preset: str = DEFAULT_PRESET
+) -> pd.DataFrame:
     """Rest-frame ``uv``, ``vj`` (AB mag), ``uvj_quiescent`` (1/0/-1) and ``rf_flag`` per row."""
     from photcat.features.labels import uvj_label
     from photcat.features.restframe import fit_restframe
@@ -56,19 +64,101 @@ def restframe_columns(table: pd.DataFrame, z: np.ndarray | str, uvj_preset: str)
 def training_set(
     table: pd.DataFrame,
     *,
-    fractions: tuple[float, float] = (0.6, 0.2),
+    fractions: tuple[float, float] = SPLIT_FRACTIONS,
     seed: int = 42,
-    uvj_preset: str = "williams09",
+    uvj_preset: str = DEFAULT_PRESET,
     restframe: bool = True,
 ) -> pd.DataFrame:
-    """Rows with a usable z_spec, with rest-frame colours, UVJ label and a ``split`` column."""
+    """Rows with a usable z_spec, with rest-frame colours, UVJ label and a ``split`` column.
+
+    A ``split`` column already in ``table`` (train/valid from separate files) is kept;
+    otherwise the rows are split at random (``fractions``, ``seed``).
+    """
     if "z_spec" not in table:
         raise ValueError("the training catalogue has no spectroscopic redshift column")
     rows = table[table["flag_zspec"].to_numpy() == 0].copy()
-    rows["split"] = assign_splits(len(rows), fractions, seed)
+    if "split" not in rows:
+        rows["split"] = assign_splits(len(rows), fractions, seed)
     if restframe:
         rows = pd.concat([rows, restframe_columns(rows, "z_spec", uvj_preset)], axis=1)
     return rows.reset_index(drop=True)
+
+
+def default_spec(
+    ts: pd.DataFrame,
+    bands: tuple[str, ...],
+    reference_band: str | None,
+    flag_policy: str,
+    default_bands: tuple[str, ...] = (),
+) -> FeatureSpec:
+    """Colours of ``bands`` (default: the catalogue's required bands) plus a reference magnitude."""
+    bands = tuple(bands) or tuple(default_bands)
+    missing = [b for b in bands if f"mag_{b}" not in ts]
+    if missing or not bands:
+        have = sorted(c[4:] for c in ts.columns if str(c).startswith("mag_"))
+        raise ValueError(f"the training catalogue has no band(s) {missing or bands}; it has {have}")
+    return FeatureSpec(bands=bands, reference_band=reference_band, flag_policy=flag_policy)
+
+
+def command_training_set(
+    catalog: str | Path,
+    *,
+    target: str,
+    schema: Any = "sdss",
+    validation: str | Path | None = None,
+    features: tuple[str, ...] = (),
+    label: str | None = None,
+    bands: tuple[str, ...] = (),
+    reference_band: str | None = "r",
+    flag_policy: str = "drop",
+    uvj_preset: str = DEFAULT_PRESET,
+    split_seed: int = 42,
+) -> tuple[pd.DataFrame, Any]:
+    """(training table with a ``split`` column, feature specification) for ``photcat train``.
+
+    ``features``: ready-made columns of the file (then ``label`` names the truth column);
+    otherwise colours of ``bands`` (default: the catalogue's required bands) read through
+    ``schema``, and the truth is z_spec, or for the quiescent target without ``label`` the
+    UVJ label at z_spec. ``validation``: a second file for the ``valid`` rows; otherwise
+    :data:`TRAIN_VALID_FRACTIONS` of the catalogue, seeded by ``split_seed``.
+    """
+    from photcat.catalogs import read, read_columns
+    from photcat.features.columns import ColumnSpec
+
+    paths = [catalog] + ([validation] if validation else [])
+    if features:
+        frames = [read_columns(p) for p in paths]
+        for f, path in zip(frames, paths, strict=True):
+            missing = [c for c in (*features, label) if c not in f]
+            if missing:
+                raise ValueError(f"{path} lacks column(s) {missing}")
+    else:
+        cats = [read(p, schema) for p in paths]
+        frames = [c.table for c in cats]
+    if validation:
+        frames[0]["split"], frames[1]["split"] = "train", "valid"
+        table = pd.concat(frames, ignore_index=True)
+    else:
+        table = frames[0]
+    if features:
+        if "split" not in table:
+            table["split"] = assign_splits(len(table), TRAIN_VALID_FRACTIONS, split_seed)
+        if target == "quiescent":
+            y = pd.to_numeric(table[label], errors="coerce").to_numpy(float)
+            if not np.isin(y[np.isfinite(y)], (0, 1)).all():
+                raise ValueError(f"label column {label!r} must hold 0/1 (quiescent = 1)")
+        return table, ColumnSpec(tuple(features))
+    if "z_spec" not in table:
+        raise ValueError(f"{catalog} has no spectroscopic redshift column for schema {schema!r}")
+    table = training_set(
+        table,
+        fractions=TRAIN_VALID_FRACTIONS,
+        seed=split_seed,
+        uvj_preset=uvj_preset,
+        restframe=target == "quiescent" and not label,
+    )
+    spec = default_spec(table, bands, reference_band, flag_policy, cats[0].required_bands)
+    return table, spec
 
 
 @dataclass
@@ -139,7 +229,7 @@ def evaluate_arrays(
     est, X: np.ndarray, y: np.ndarray, target: str, errors: np.ndarray | None = None
 ) -> dict:
     """DESIGN.md §5 metrics of a fitted estimator on (X, y), feature errors passed when used."""
-    pred = predict(est, X, errors)
+    pred = predict_dist(est, X, errors)
     if target == "photoz":
         return M.photoz_metrics(pred, y)
     return M.classifier_metrics(y, pred.p)

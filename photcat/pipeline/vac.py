@@ -6,15 +6,18 @@ Every input row is kept. A row that cannot be predicted keeps NaN values and say
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from photcat.features.spec import FeatureSpec
-from photcat.models.base import predict
+from photcat.features.uvj import DEFAULT_PRESET, preset
+from photcat.models.base import predict_dist
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+
+if TYPE_CHECKING:
+    from photcat.pipeline.loader import LoadedModel
 
 # PDF grid values below this fraction of the object's peak (float32 resolution) are stored as
 # 0: together they change the grid's integral by less than nz * 2**-24 of the peak, and exact
@@ -38,37 +41,80 @@ FLAG_BITS: dict[str, int] = {
 }
 
 
-@dataclass
-class LoadedModel:
-    """A fitted estimator with the feature specification and training ranges it was saved with.
+DEFAULT_PDF_GRID: tuple[float, float, int] = (0.0, 1.0, 101)  # zmin, zmax, points
+QUANTILES = (0.15865, 0.5, 0.84135)  # photoz_q16, photoz_q50, photoz_q84: central 68.27 %
 
-    ``forward`` is the compiled numpy forward pass of a network (committee), made on first use
-    (see :func:`predictor`); classical models predict through their own ``predict``.
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """How every partition of one run is predicted.
+
+    ``grid``: (zmin, zmax, points) of the gridded PDF column, None or 0 points for none;
+    ``restframe``: rest-frame U−V, V−J and the UVJ label (kcorrect, at z_spec else photo-z);
+    ``uvj_preset``: the UVJ boundary of the label (:data:`photcat.features.uvj.PRESETS`).
     """
 
-    target: str
-    model: Any  # None when only the forward pass was loaded (stages.load_predictor)
-    spec: FeatureSpec
-    feature_min: np.ndarray
-    feature_max: np.ndarray
-    forward: Any = field(default=None, repr=False, compare=False)
-    _compiled: bool = field(default=False, repr=False, compare=False)
-    manifest: dict = field(default_factory=dict, repr=False, compare=False)
+    grid: tuple[float, float, int] | None = DEFAULT_PDF_GRID
+    restframe: bool = False
+    uvj_preset: str = DEFAULT_PRESET
+
+    def __post_init__(self) -> None:
+        g = self.grid
+        g = None if g is None or int(g[2]) == 0 else (float(g[0]), float(g[1]), int(g[2]))
+        if g is not None and (g[2] < 2 or not g[1] > g[0]):
+            raise ValueError(f"PDF grid needs zmax > zmin and at least 2 points, got {g}")
+        object.__setattr__(self, "grid", g)
+        object.__setattr__(self, "restframe", bool(self.restframe))
+        preset(self.uvj_preset)  # an unknown preset fails here, before any partition
+
+    def zgrid(self) -> np.ndarray | None:
+        """The redshift grid of the catalogue's PDF column."""
+        return None if self.grid is None else np.linspace(self.grid[0], self.grid[1], self.grid[2])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The provenance form (``pdf_grid``, ``restframe``, ``uvj_preset``)."""
+        return {
+            "pdf_grid": None if self.grid is None else list(self.grid),
+            "restframe": self.restframe,
+            "uvj_preset": self.uvj_preset,
+        }
 
 
-def predictor(lm: LoadedModel):
-    """The fastest exact predictor of a loaded model: its compiled forward pass or the model."""
-    if not lm._compiled:
-        from photcat.models.forward import compile_forward
+def predict_partition(
+    table: pd.DataFrame,
+    models: list[LoadedModel],
+    config: PredictConfig,
+    *,
+    meta: dict | None = None,
+    input_units: dict | None = None,
+    splits: pd.Series | None = None,
+):
+    """The value-added Arrow table of one partition: the input columns, the prediction
+    columns, and provenance (``meta``, the configuration, flag bits and the models).
 
-        lm.forward = compile_forward(lm.model)
-        lm._compiled = True
-    return lm.forward if lm.forward is not None else lm.model
+    The one function that builds value-added columns (``photcat run`` and ``photcat
+    predict`` alike). ``splits``: train/valid/test labels indexed by ``object_id``, joined
+    into a ``split`` column (rows outside the training set get an empty string).
+    """
+    from photcat.catalogs.writer import to_arrow
 
-
-def pdf_grid(zmin: float, zmax: float, nz: int) -> np.ndarray:
-    """The redshift grid of the catalogue's PDF column."""
-    return np.linspace(zmin, zmax, int(nz))
+    cols, arrays = predict_columns(
+        table,
+        models,
+        grid=config.zgrid(),
+        restframe=config.restframe,
+        uvj_preset=config.uvj_preset,
+    )
+    if splits is not None:
+        cols["split"] = table["object_id"].map(splits).fillna("").astype(str).to_numpy()
+    base = table.drop(columns=[c for c in cols.columns if c in table.columns])
+    full = {
+        **(meta or {}),
+        **config.to_dict(),
+        "flag_photcat_bits": FLAG_BITS,
+        "models": [lm.provenance() for lm in models],
+    }
+    return to_arrow(pd.concat([base, cols], axis=1), arrays, full, input_units or {})
 
 
 def predict_columns(
@@ -77,7 +123,7 @@ def predict_columns(
     *,
     grid: np.ndarray | None,
     restframe: bool = False,
-    uvj_preset: str = "williams09",
+    uvj_preset: str = DEFAULT_PRESET,
     batch: int = 262_144,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Prediction columns (aligned with ``table``) and 2-D array columns for one partition.
@@ -108,7 +154,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
         idx = np.flatnonzero(ok)
         if lm.target == "photoz":
             flag[~ok] |= PHOTOZ_NOT_PREDICTED
-            pred = _predict_batched(predictor(lm), feats.X[idx], feats.errors[idx], batch)
+            pred = _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch)
             k = pred.n_components if pred is not None else 1
             w, mu, sd = (np.full((n, k), np.nan) for _ in range(3))
             names = ("photoz_mean", "photoz_std", "photoz_q16", "photoz_q50", "photoz_q84")
@@ -117,7 +163,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
                 w[idx], mu[idx], sd[idx] = pred.weights, pred.means, pred.stds
                 out["photoz_mean"][idx] = pred.mean()
                 out["photoz_std"][idx] = pred.std()
-                q = pred.quantile(np.array([0.15865, 0.5, 0.84135]))
+                q = pred.quantile(np.array(QUANTILES))
                 out["photoz_q16"][idx], out["photoz_q50"][idx], out["photoz_q84"][idx] = q.T
                 if grid is not None:
                     pdf = pred.pdf_grid(grid, dtype=np.float32, rel_floor=PDF_REL_FLOOR)
@@ -133,7 +179,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
             flag[~ok] |= QUIESCENT_NOT_PREDICTED
             p = np.full(n, np.nan)
             if idx.size:
-                p[idx] = _predict_batched(predictor(lm), feats.X[idx], feats.errors[idx], batch).p
+                p[idx] = _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch).p
             cols["p_quiescent"] = p
     if restframe:
         zspec = table["z_spec"].to_numpy(float) if "z_spec" in table else np.full(n, np.nan)
@@ -151,7 +197,9 @@ def _predict_batched(
     """The model's prediction for rows ``X`` (errors ``E``) in batches of ``batch`` rows."""
     if not len(X):
         return None
-    parts = [predict(model, X[s : s + batch], E[s : s + batch]) for s in range(0, len(X), batch)]
+    parts = [
+        predict_dist(model, X[s : s + batch], E[s : s + batch]) for s in range(0, len(X), batch)
+    ]
     if len(parts) == 1:
         return parts[0]
     if isinstance(parts[0], BernoulliPrediction):

@@ -1,12 +1,14 @@
-"""Atomic file writes: a temporary file in the same folder, fsync, then ``os.replace``.
+"""File helpers every layer shares: atomic writes and SHA-256 checksums.
 
-A crash (or an exception) while writing leaves either the old file or the new one, never a
-truncated one; the temporary file is removed on failure.
+Atomic writes go to a temporary file in the same folder, fsync, then ``os.replace``: a crash
+(or an exception) while writing leaves either the old file or the new one, never a truncated
+one; the temporary file is removed on failure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -54,3 +56,15 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON (indented, keys sorted) atomically."""
     write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's bytes (of a folder: its files' bytes in sorted path order)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,95 @@
+"""The one way the pipeline loads a saved model: :func:`load_model`.
+
+A model folder is verified once (every file's SHA-256 against its manifest, see
+:func:`photcat.models.persistence.check_model_folder`), then its predictor is resolved:
+networks and committees of networks as their numpy forward pass read straight from the
+``.keras`` archives (:mod:`photcat.models.keras_archive`; TensorFlow is never imported),
+everything else (classical models, Bayesian networks) as the estimator itself. Evaluation,
+the Luigi predict tasks, ``photcat predict`` and its worker processes all predict through
+the same :attr:`LoadedModel.predictor`, so they give the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from photcat.features.columns import spec_from_dict
+from photcat.features.spec import FeatureSpec
+from photcat.models.persistence import MANIFEST
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified model folder: its predictor, feature specification and training ranges.
+
+    ``predictor`` has ``predict_dist(X, errors=None)`` (a compiled
+    :class:`~photcat.models.forward.Forward` or the estimator); ``feature_min`` and
+    ``feature_max`` are the training set's feature ranges (flag bit ``outside_training_range``).
+    """
+
+    folder: str
+    target: str  # "photoz" or "quiescent"
+    predictor: Any = field(repr=False)
+    spec: FeatureSpec
+    feature_min: np.ndarray = field(repr=False, compare=False)
+    feature_max: np.ndarray = field(repr=False, compare=False)
+    manifest: dict = field(repr=False, compare=False)
+
+    @property
+    def config(self) -> dict:
+        """The training configuration saved in the manifest."""
+        return self.manifest.get("config") or {}
+
+    def provenance(self) -> dict:
+        """What a value-added catalogue records about this model."""
+        m = self.manifest
+        return {
+            "folder": self.folder,
+            "class": m.get("class"),
+            "task": m.get("task"),
+            "model": self.config.get("model"),
+            "photcat_version": m.get("photcat_version"),
+            "versions": m.get("versions"),
+        }
+
+    def shippable(self) -> bool:
+        """True when the predictor is plain data that another process can receive (no Keras
+        model inside); otherwise a worker loads the folder itself."""
+        ests = [self.predictor, *getattr(self.predictor, "members_", [])]
+        return not any(hasattr(e, "model_") for e in ests)
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime_ns: int) -> LoadedModel:
+    from photcat.models.keras_archive import forward_from_manifest
+    from photcat.models.persistence import check_model_folder, load_estimator
+
+    manifest = check_model_folder(path)  # checksums read once, for either route
+    predictor = forward_from_manifest(path, manifest)
+    if predictor is None:
+        predictor = load_estimator(manifest["estimator"], Path(path))
+    cfg = manifest.get("config") or {}
+    return LoadedModel(
+        folder=path,
+        target=manifest["task"],
+        predictor=predictor,
+        spec=spec_from_dict(manifest["feature_spec"]),
+        feature_min=np.asarray(cfg.get("feature_min", []), dtype=np.float32),
+        feature_max=np.asarray(cfg.get("feature_max", []), dtype=np.float32),
+        manifest=manifest,
+    )
+
+
+def load_model(model_dir: str | Path) -> LoadedModel:
+    """A saved model folder, verified and loaded once per process (cached by path and the
+    manifest's modification time, so a re-saved folder is loaded again)."""
+    folder = Path(model_dir).resolve()
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest} not found: not a saved photcat model folder")
+    return _load(str(folder), manifest.stat().st_mtime_ns)
