@@ -646,7 +646,7 @@ def _run(args, argv) -> int:
                    "gst_preset": args.gst_preset, "threads": args.threads,
                    "photoz_features": "u-g, g-r, r-i, i-z, r (photcat.features.FeatureSpec, "
                                       "flag policy 'drop')",
-                   "metrics": "photcat.models.metrics (DESIGN.md section 5)"},
+                   "metrics": "photcat.models.metrics (docs/definitions.md)"},
         "seeds": {"split": args.seed, "models": args.seed},
         "datasets": {},
     }  # fmt: skip

@@ -23,7 +23,7 @@ Sources (see docs/uvj.md for what could and could not be checked):
 * ``williams09`` — Williams et al. 2009, ApJ 691, 1879: U−V > 1.3, V−J < 1.6,
   U−V > 0.88 (V−J) + 0.69 (0 ≤ z < 0.5), + 0.59 (0.5 ≤ z < 1), + 0.49 (1 ≤ z < 2);
   calibrated to z = 2, the 1–2 bin is used above.
-* ``whitaker11`` — Whitaker et al. 2011, ApJ 735, 86 (Eq. 15 as quoted in DESIGN.md §5):
+* ``whitaker11`` — Whitaker et al. 2011, ApJ 735, 86 (Eq. 15; see docs/definitions.md):
   U−V > 0.88 (V−J) + 0.59 at all z; U−V > 1.3, V−J < 1.6 (z < 1.5); U−V > 1.3, V−J < 1.5
   (1.5 ≤ z < 2); U−V > 1.2, V−J < 1.4 (2 ≤ z < 3.5).
 * ``muzzin13`` — Muzzin et al. 2013, ApJ 777, 18: U−V > 1.3, V−J < 1.5,

@@ -1,4 +1,4 @@
-"""The single module of metric definitions (DESIGN.md §5). Every report and benchmark uses these.
+"""The single module of metric definitions (docs/definitions.md). Every report and benchmark uses these.
 
 Photo-z, with ``dz = z_phot - z_spec`` and ``e = dz / (1 + z_spec)``:
 
@@ -95,7 +95,7 @@ def sigma_68(e: np.ndarray) -> float:
 
 
 def point_metrics(z_phot, z_spec) -> dict:
-    """Photo-z point metrics of DESIGN.md §5.
+    """Photo-z point metrics (docs/definitions.md).
 
     ``z_phot`` is an array of point estimates or a MixturePrediction (its mean is used).
     """

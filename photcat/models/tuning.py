@@ -106,63 +106,13 @@ def tune(
     tf, keras = networks._keras()
     import keras_tuner as kt
 
-    from photcat.models import likelihoods as lik
-    from photcat.models.base import check_Xy
-
     # data prepared once, exactly as the estimator would (scalers fitted on X only)
     proto = cls(**{**base, "random_state": seed})
-    proto._check_params()
-    if proto._uses_error_noise():
-        raise ValueError(
-            f"tune() supports error_mode 'none' or 'inputs', got {proto.error_mode!r}: the "
-            "per-epoch noise perturbation is not part of a Keras Tuner trial"
-        )
-    X, y = check_Xy(X, y)
-    Xv, yv = check_Xy(validation[0], validation[1])
-    E = proto._check_errors(X, errors, needed=proto._uses_error_inputs(), what="tuning")
-    Ev = proto._check_errors(
-        Xv,
-        validation[2] if len(validation) > 2 else None,
-        needed=proto._uses_error_inputs(),
-        what="validation (pass validation=(X, y, errors))",
-    )
-    from photcat.models.scaling import Standardizer
-
-    proto.scaler_x_ = Standardizer.fit(X)
-    proto.scaler_e_ = Standardizer.fit(E) if proto._uses_error_inputs() else None
-    proto.scaler_y_ = Standardizer.fit(y) if proto._regression else None
-    Z, Zv = proto._net_inputs(X, E), proto._net_inputs(Xv, Ev)
-    t, tv = proto._target(y), proto._target(yv)
-    Z, Zv, t, tv = (a.astype(np.float32) for a in (Z, Zv, t, tv))
-
-    class _HyperModel(kt.HyperModel):
-        def build(self, hp):
-            values = {name: _hp_value(hp, name, spec) for name, spec in space.items()}
-            est = cls(**{**base, **params_from_values(values), "random_state": seed})
-            est._check_params()
-            model = est._build(Z.shape[1], Z.shape[0])
-            steps = int(np.ceil(Z.shape[0] / est.batch_size))
-            model.compile(
-                optimizer=networks.make_optimizer(
-                    est.optimizer,
-                    est.learning_rate,
-                    momentum=est.momentum,
-                    lr_decay=est.lr_decay,
-                    lr_decay_rate=est.lr_decay_rate,
-                    steps_per_epoch=steps,
-                    clipnorm=est.clipnorm,
-                ),
-                loss=lik.keras_loss(est._likelihood, est._nll_beta()),
-            )
-            return model
-
-        def fit(self, hp, model, *args, **kwargs):
-            bs = hp.values.get("batch_size", base.get("batch_size", proto.batch_size))
-            return model.fit(*args, batch_size=int(bs), **kwargs)
+    Z, t, Zv, tv = _tuning_arrays(proto, X, y, validation, errors)
 
     keras.utils.set_random_seed(seed)
     tuner = kt.RandomSearch(
-        _HyperModel(),
+        _hypermodel(kt, cls, base, space, seed, Z.shape, proto.batch_size),
         objective=kt.Objective("val_loss", direction="min"),
         max_trials=int(max_trials),
         seed=seed,
@@ -185,41 +135,94 @@ def tune(
         ],
     )
     seconds = time.perf_counter() - t0
-    trials = []
-    for trial in tuner.oracle.get_best_trials(num_trials=int(max_trials)):
-        trials.append(
-            {
-                "trial_id": trial.trial_id,
-                "val_nll": None if trial.score is None else float(trial.score),
-                "values": dict(trial.hyperparameters.values),
-                "params": _jsonable(params_from_values(dict(trial.hyperparameters.values))),
-            }
+    trials = _trials(tuner, max_trials)
+    best = {**base, **params_from_values(trials[0]["values"])}
+    _write_results(
+        Path(directory) / project_name,
+        {
+            "estimator": cls.__name__,
+            "objective": "validation loss (val_loss, nats/object, scaled units): "
+            + (f"beta-NLL, beta={proto._nll_beta():g}" if proto._nll_beta() else "NLL"),
+            "search_space": space,
+            "base_params": _jsonable(base),
+            "max_trials": int(max_trials),
+            "epochs": int(epochs),
+            "patience": int(patience),
+            "seed": int(seed),
+            "n_train": int(Z.shape[0]),
+            "n_validation": int(Zv.shape[0]),
+            "search_seconds": seconds,
+            "trials": trials,
+            "best_params": _jsonable(best),
+        },
+    )
+    return best
+
+
+def _hypermodel(kt, cls, base: dict, space: dict, seed: int, shape, default_batch: int):
+    """The Keras Tuner hypermodel: a compiled network per trial's values, fitted with the
+    trial's batch size."""
+
+    class _HyperModel(kt.HyperModel):
+        def build(self, hp):
+            values = {name: _hp_value(hp, name, spec) for name, spec in space.items()}
+            est = cls(**{**base, **params_from_values(values), "random_state": seed})
+            est._check_params()
+            return est._compiled_model(shape[1], shape[0])
+
+        def fit(self, hp, model, *args, **kwargs):
+            bs = hp.values.get("batch_size", base.get("batch_size", default_batch))
+            return model.fit(*args, batch_size=int(bs), **kwargs)
+
+    return _HyperModel()
+
+
+def _tuning_arrays(proto, X, y, validation, errors) -> tuple[np.ndarray, ...]:
+    """(Z, t, Z_val, t_val): standardised float32 inputs and targets, as ``proto.fit`` would
+    prepare them (scalers fitted on ``X`` only)."""
+    from photcat.models.base import check_Xy
+
+    proto._check_params()
+    if proto._uses_error_noise():
+        raise ValueError(
+            f"tune() supports error_mode 'none' or 'inputs', got {proto.error_mode!r}: the "
+            "per-epoch noise perturbation is not part of a Keras Tuner trial"
         )
+    X, y = check_Xy(X, y)
+    Xv, yv = check_Xy(validation[0], validation[1])
+    E = proto._check_errors(X, errors, needed=proto._uses_error_inputs(), what="tuning")
+    Ev = proto._check_errors(
+        Xv,
+        validation[2] if len(validation) > 2 else None,
+        needed=proto._uses_error_inputs(),
+        what="validation (pass validation=(X, y, errors))",
+    )
+    proto._fit_scalers(X, y, E)
+    Z, Zv = proto._net_inputs(X, E), proto._net_inputs(Xv, Ev)
+    return tuple(a.astype(np.float32) for a in (Z, proto._target(y), Zv, proto._target(yv)))
+
+
+def _trials(tuner, max_trials: int) -> list[dict[str, Any]]:
+    """The finished trials, best first (a RuntimeError when none succeeded)."""
+    trials = [
+        {
+            "trial_id": trial.trial_id,
+            "val_nll": None if trial.score is None else float(trial.score),
+            "values": dict(trial.hyperparameters.values),
+            "params": _jsonable(params_from_values(dict(trial.hyperparameters.values))),
+        }
+        for trial in tuner.oracle.get_best_trials(num_trials=int(max_trials))
+    ]
     if not trials:
         raise RuntimeError("Keras Tuner finished without a successful trial")
-    best = {**base, **params_from_values(trials[0]["values"])}
-    out_dir = Path(directory) / project_name
+    return trials
+
+
+def _write_results(out_dir: Path, results: dict[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = {
-        "estimator": cls.__name__,
-        "objective": "validation loss (val_loss, nats/object, scaled units): "
-        + (f"beta-NLL, beta={proto._nll_beta():g}" if proto._nll_beta() else "NLL"),
-        "search_space": space,
-        "base_params": _jsonable(base),
-        "max_trials": int(max_trials),
-        "epochs": int(epochs),
-        "patience": int(patience),
-        "seed": int(seed),
-        "n_train": int(Z.shape[0]),
-        "n_validation": int(Zv.shape[0]),
-        "search_seconds": seconds,
-        "trials": trials,
-        "best_params": _jsonable(best),
-    }
     tmp = out_dir / (RESULTS_FILE + ".tmp")
     tmp.write_text(json.dumps(results, indent=1) + "\n")
     tmp.replace(out_dir / RESULTS_FILE)
-    return best
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:

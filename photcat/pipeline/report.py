@@ -35,7 +35,7 @@ def evaluation_rows(table: pd.DataFrame) -> np.ndarray:
 
 
 def catalog_metrics(table: pd.DataFrame, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Photo-z and quiescent metrics from a value-added catalogue (DESIGN.md §5 definitions)."""
+    """Photo-z and quiescent metrics from a value-added catalogue (docs/definitions.md)."""
     sel = evaluation_rows(table)
     out: dict[str, Any] = {"rows": len(table), "rows_evaluated_from": int(sel.sum())}
     if "photoz_mean" in table and "z_spec" in table:
@@ -103,95 +103,104 @@ def make_figures(
     import matplotlib.pyplot as plt
 
     figs: list[tuple[str, str]] = []
+    if "z_spec" in table and "photoz_mean" in table:
+        figs += _photoz_figures(plt, table, arrays, metrics, folder, grid)
+    return figs + _quiescent_figures(plt, table, metrics, folder, uvj_preset)
+
+
+def _photoz_figures(plt, table, arrays, metrics, folder: Path, grid) -> list[tuple[str, str]]:
+    """Photo-z scatter, PIT histogram, binned metrics and n(z) of the evaluation rows."""
+    figs: list[tuple[str, str]] = []
     sel = evaluation_rows(table)
-    have_z = "z_spec" in table and "photoz_mean" in table
-    if have_z:
-        z = table["z_spec"].to_numpy(float)
-        zp = table["photoz_mean"].to_numpy(float)
-        ok = sel & np.isfinite(z) & np.isfinite(zp)
-        pm = metrics.get("photoz", {})
-        fig, ax = plt.subplots(figsize=(5.2, 5))
-        hi = float(np.nanpercentile(np.concatenate([z[ok], zp[ok]]), 99.5)) * 1.1 if ok.any() else 1
-        ax.hexbin(
-            z[ok], zp[ok], gridsize=60, extent=(0, hi, 0, hi), bins="log", cmap="viridis", mincnt=1
+    z = table["z_spec"].to_numpy(float)
+    zp = table["photoz_mean"].to_numpy(float)
+    ok = sel & np.isfinite(z) & np.isfinite(zp)
+    pm = metrics.get("photoz", {})
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    hi = float(np.nanpercentile(np.concatenate([z[ok], zp[ok]]), 99.5)) * 1.1 if ok.any() else 1
+    ax.hexbin(
+        z[ok], zp[ok], gridsize=60, extent=(0, hi, 0, hi), bins="log", cmap="viridis", mincnt=1
+    )
+    xx = np.linspace(0, hi, 10)
+    ax.plot(xx, xx, "w-", lw=1)
+    for s in (+1, -1):
+        ax.plot(xx, xx + s * 0.15 * (1 + xx), "w--", lw=0.8)
+    ax.set(
+        xlabel="spectroscopic redshift $z_{spec}$",
+        ylabel="photometric redshift $z_{phot}$ (PDF mean)",
+        xlim=(0, hi),
+        ylim=(0, hi),
+        title=f"σ_NMAD = {pm.get('sigma_nmad', np.nan):.4f}, outliers = {pm.get('outlier_fraction', np.nan):.2%}",
+    )
+    figs.append(
+        (
+            _save(fig, folder / "photoz_scatter.png"),
+            "Photo-z against spectroscopic redshift (test split); dashed: |Δz|/(1+z) = 0.15.",
         )
-        xx = np.linspace(0, hi, 10)
-        ax.plot(xx, xx, "w-", lw=1)
-        for s in (+1, -1):
-            ax.plot(xx, xx + s * 0.15 * (1 + xx), "w--", lw=0.8)
-        ax.set(
-            xlabel="spectroscopic redshift $z_{spec}$",
-            ylabel="photometric redshift $z_{phot}$ (PDF mean)",
-            xlim=(0, hi),
-            ylim=(0, hi),
-            title=f"σ_NMAD = {pm.get('sigma_nmad', np.nan):.4f}, outliers = {pm.get('outlier_fraction', np.nan):.2%}",
-        )
-        figs.append(
-            (
-                _save(fig, folder / "photoz_scatter.png"),
-                "Photo-z against spectroscopic redshift (test split); dashed: |Δz|/(1+z) = 0.15.",
-            )
-        )
+    )
 
-        w, mu, sd = (
-            arrays["photoz_weights"][ok],
-            arrays["photoz_means"][ok],
-            arrays["photoz_stds"][ok],
+    w, mu, sd = (
+        arrays["photoz_weights"][ok],
+        arrays["photoz_means"][ok],
+        arrays["photoz_stds"][ok],
+    )
+    pit = M.pit(MixturePrediction(w, mu, sd), z[ok]) if ok.any() else np.array([])
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    ax.hist(pit, bins=20, range=(0, 1), density=True, color="tab:blue", alpha=0.8)
+    ax.axhline(1.0, color="k", ls="--", lw=1)
+    ax.set(
+        xlabel="PIT = CDF(z_spec)",
+        ylabel="density",
+        title=f"PIT (KS = {pm.get('pit_ks', np.nan):.3f})",
+    )
+    figs.append(
+        (
+            _save(fig, folder / "pit.png"),
+            "Probability integral transform: flat when the PDFs are calibrated.",
         )
-        pit = M.pit(MixturePrediction(w, mu, sd), z[ok]) if ok.any() else np.array([])
-        fig, ax = plt.subplots(figsize=(5.2, 3.6))
-        ax.hist(pit, bins=20, range=(0, 1), density=True, color="tab:blue", alpha=0.8)
-        ax.axhline(1.0, color="k", ls="--", lw=1)
-        ax.set(
-            xlabel="PIT = CDF(z_spec)",
-            ylabel="density",
-            title=f"PIT (KS = {pm.get('pit_ks', np.nan):.3f})",
-        )
-        figs.append(
-            (
-                _save(fig, folder / "pit.png"),
-                "Probability integral transform: flat when the PDFs are calibrated.",
-            )
-        )
+    )
 
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-        for ax, key, xlabel in (
-            (axes[0], "by_magnitude", f"{pm.get('by_magnitude_band', 'mag_r')} [AB mag]"),
-            (axes[1], "by_redshift", "spectroscopic redshift"),
-        ):
-            rows = [r for r in pm.get(key, []) if r.get("count", 0) >= MIN_BIN_COUNT]
-            if rows:
-                centres = [(r["lo"] + r["hi"]) / 2 for r in rows]
-                ax.plot(centres, [r["sigma_nmad"] for r in rows], "o-", label="σ_NMAD")
-                ax.plot(
-                    centres, [r["outlier_fraction"] for r in rows], "s--", label="outlier fraction"
-                )
-            ax.set(xlabel=xlabel, ylabel="value (dimensionless)")
-            ax.legend()
-        figs.append(
-            (
-                _save(fig, folder / "photoz_binned.png"),
-                f"σ_NMAD and outlier fraction in bins of magnitude and redshift (bins with ≥ {MIN_BIN_COUNT} objects).",
-            )
-        )
-
-        fig, ax = plt.subplots(figsize=(5.2, 3.6))
-        bins = np.linspace(0, hi, 40)
-        ax.hist(z[ok], bins=bins, histtype="step", lw=1.5, color="k", label="z_spec", density=True)
-        ax.hist(zp[ok], bins=bins, histtype="step", lw=1.2, label="photo-z mean", density=True)
-        if "photoz_pdf" in arrays and grid is not None:
-            zg = np.linspace(*grid[:2], int(grid[2]))
-            stack = np.nanmean(arrays["photoz_pdf"][ok], axis=0)
-            ax.plot(zg, stack, lw=1.2, label="stacked PDF")
-        ax.set(xlabel="redshift", ylabel="n(z) (normalised)", xlim=(0, hi))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, xlabel in (
+        (axes[0], "by_magnitude", f"{pm.get('by_magnitude_band', 'mag_r')} [AB mag]"),
+        (axes[1], "by_redshift", "spectroscopic redshift"),
+    ):
+        rows = [r for r in pm.get(key, []) if r.get("count", 0) >= MIN_BIN_COUNT]
+        if rows:
+            centres = [(r["lo"] + r["hi"]) / 2 for r in rows]
+            ax.plot(centres, [r["sigma_nmad"] for r in rows], "o-", label="σ_NMAD")
+            ax.plot(centres, [r["outlier_fraction"] for r in rows], "s--", label="outlier fraction")
+        ax.set(xlabel=xlabel, ylabel="value (dimensionless)")
         ax.legend()
-        figs.append(
-            (
-                _save(fig, folder / "nz.png"),
-                "Redshift distribution: truth, point estimates and stacked PDFs.",
-            )
+    figs.append(
+        (
+            _save(fig, folder / "photoz_binned.png"),
+            f"σ_NMAD and outlier fraction in bins of magnitude and redshift (bins with ≥ {MIN_BIN_COUNT} objects).",
         )
+    )
 
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    bins = np.linspace(0, hi, 40)
+    ax.hist(z[ok], bins=bins, histtype="step", lw=1.5, color="k", label="z_spec", density=True)
+    ax.hist(zp[ok], bins=bins, histtype="step", lw=1.2, label="photo-z mean", density=True)
+    if "photoz_pdf" in arrays and grid is not None:
+        zg = np.linspace(*grid[:2], int(grid[2]))
+        stack = np.nanmean(arrays["photoz_pdf"][ok], axis=0)
+        ax.plot(zg, stack, lw=1.2, label="stacked PDF")
+    ax.set(xlabel="redshift", ylabel="n(z) (normalised)", xlim=(0, hi))
+    ax.legend()
+    figs.append(
+        (
+            _save(fig, folder / "nz.png"),
+            "Redshift distribution: truth, point estimates and stacked PDFs.",
+        )
+    )
+    return figs
+
+
+def _quiescent_figures(plt, table, metrics, folder: Path, uvj_preset) -> list[tuple[str, str]]:
+    """The UVJ plane coloured by P(quiescent) and the reliability diagram."""
+    figs: list[tuple[str, str]] = []
     if "uv" in table and "p_quiescent" in table:
         from photcat.features.plots import plot_uvj
 

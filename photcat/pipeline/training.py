@@ -228,7 +228,7 @@ def fit_model(
 def evaluate_arrays(
     est, X: np.ndarray, y: np.ndarray, target: str, errors: np.ndarray | None = None
 ) -> dict:
-    """DESIGN.md §5 metrics of a fitted estimator on (X, y), feature errors passed when used."""
+    """Metrics (docs/definitions.md) of a fitted estimator on (X, y), feature errors passed when used."""
     pred = predict_dist(est, X, errors)
     if target == "photoz":
         return M.photoz_metrics(pred, y)
