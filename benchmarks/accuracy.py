@@ -244,7 +244,7 @@ def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
         )
         models["photcat_mixture_mlp"] = (
             "photcat",
-            lambda: MixtureMLP(n_components=3, seed=seed, **nn_kw),
+            lambda: MixtureMLP(n_components=3, random_state=seed, **nn_kw),
         )
     except ImportError as exc:  # networks not available: say so in the results
         models["photcat_networks_unavailable"] = ("error", str(exc))
@@ -281,7 +281,7 @@ def run_photoz(
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Every photo-z model's record, and its point estimates on the test rows."""
     from photcat.models import metrics
-    from photcat.models.base import predict
+    from photcat.models.base import predict_dist
 
     out, points = {}, {}
     yt = data["y_test"]
@@ -312,7 +312,7 @@ def run_photoz(
             continue
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        pred = predict(model, data["X_test"], data["E_test"])
+        pred = predict_dist(model, data["X_test"], data["E_test"])
         pred_s = time.perf_counter() - t0
         if kind == "baseline":
             m = metrics.point_metrics(pred, yt)
@@ -385,7 +385,10 @@ def classifier_models(quick: bool, seed: int, n_fit: int) -> dict:
         from photcat.models.networks import BernoulliMLP
 
         nn_kw = nn_settings(quick, n_fit)
-        models["photcat_bernoulli_mlp"] = ("photcat", lambda: BernoulliMLP(seed=seed, **nn_kw))
+        models["photcat_bernoulli_mlp"] = (
+            "photcat",
+            lambda: BernoulliMLP(random_state=seed, **nn_kw),
+        )
     except ImportError as exc:
         models["photcat_bernoulli_mlp"] = ("error", str(exc))
     models |= {
@@ -423,7 +426,7 @@ def run_classifiers(data: dict, quick: bool, seed: int, only: set[str] | None) -
             log(f"  {name}: FAILED {exc}")
             continue
         fit_s = time.perf_counter() - t0
-        pred = model.predict(data["X_test"])
+        pred = model.predict_dist(data["X_test"])
         m = metrics.classifier_metrics(data["y_test"], pred)
         out[name] = {"kind": kind, "class": type(model).__name__, "params": _params(model),
                      "train_seconds": fit_s, "metrics": m}  # fmt: skip

@@ -175,13 +175,14 @@ E2E = """
 import json, os, resource, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from photcat.pipeline import stages, stream
-models = [stages.load_predictor(Path(m)) for m in {models!r}]
-for m in models:
-    __import__("photcat.pipeline.vac").pipeline.vac.predictor(m)
+from photcat.pipeline import stream
+from photcat.pipeline.loader import load_model
+from photcat.pipeline.vac import PredictConfig
+models = [load_model(m) for m in {models!r}]
 t1 = time.perf_counter()
 man = stream.predict_catalog({catalog!r}, {models!r}, {out!r}, schema="annz2",
-    partition_rows={rows}, grid=(0.0, 1.0, {nz}), restframe=False, workers={workers})
+    partition_rows={rows}, config=PredictConfig((0.0, 1.0, {nz}), restframe=False),
+    workers={workers})
 t2 = time.perf_counter()
 ru_self = resource.getrusage(resource.RUSAGE_SELF)
 ru_ch = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -231,29 +232,26 @@ def compute_limits(catalog: Path, models: list[str]) -> dict:
     """Bare forward pass, the estimators' own predict, Keras predict, HGBR predict."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import pyarrow.parquet as pq
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     from photcat.catalogs import read
-    from photcat.models.base import predict
+    from photcat.catalogs.partitions import plan, read_partition
+    from photcat.models import persistence
+    from photcat.models.base import predict_dist
     from photcat.models.forward import single_thread_blas
-    from photcat.pipeline import stages, vac
-    from photcat.pipeline.stream import Partition, read_partition
+    from photcat.pipeline.loader import load_model
 
-    pz, q = (stages.load(Path(m)) for m in models)
-    n = pq.ParquetFile(catalog).metadata.num_rows
-    table, _ = read_partition(
-        Partition(0, "parquet", str(catalog), 0, pq.ParquetFile(catalog).num_row_groups, 0, n, "x"),
-        "annz2",
-    )
+    pz, q = (load_model(m) for m in models)
+    est_pz, est_q = (persistence.load_model(m) for m in models)  # through Keras
+    table, _ = read_partition(plan(catalog, 10**12)[0], "annz2")
     feats = pz.spec.build(table)
     X = np.ascontiguousarray(feats.X[feats.usable])
     E = np.ascontiguousarray(feats.errors[feats.usable])  # the photo-z networks take errors too
-    fz, fq = vac.predictor(pz), vac.predictor(q)
+    fz, fq = pz.predictor, q.predictor
     out: dict = {"rows": int(len(X)), "loadavg_before": loadavg()}
 
     def forward(Xs, Es):
-        return predict(fz, Xs, Es), predict(fq, Xs, Es)
+        return predict_dist(fz, Xs, Es), predict_dist(fq, Xs, Es)
 
     with single_thread_blas():
         forward(X[:10_000], E[:10_000])
@@ -268,14 +266,13 @@ def compute_limits(catalog: Path, models: list[str]) -> dict:
         out["forward_2_threads_objects_per_s"] = round(len(X) / dt)
         m = 200_000
         t0 = time.perf_counter()
-        predict(pz.model, X[:m], E[:m]), predict(q.model, X[:m], E[:m])
-        out["estimator_numpy_float64_objects_per_s"] = round(m / (time.perf_counter() - t0))
+        predict_dist(est_pz, X[:m], E[:m]), predict_dist(est_q, X[:m], E[:m])
+        out["estimator_predict_dist_objects_per_s"] = round(m / (time.perf_counter() - t0))
     k = 100_000
     t0 = time.perf_counter()
-    for member in [*pz.model.members_, *q.model.members_]:
+    for member in [*est_pz.members_, *est_q.members_]:
         errors = E[:k] if member.error_mode in ("inputs", "both") else None
-        member.model_.predict(member._net_inputs(X[:k], errors).astype(np.float32),
-                              batch_size=8192, verbose=0)  # fmt: skip
+        member.keras_raw_outputs(X[:k], errors)  # model(Z, training=False) in 65,536-row blocks
     out["keras_predict_objects_per_s"] = round(k / (time.perf_counter() - t0))
     boss = read(BOSS, "annz2").table
     boss = boss[boss["flag_zspec"].to_numpy() == 0]
@@ -298,9 +295,9 @@ from pathlib import Path
 from distributed import Client, LocalCluster
 from photcat.pipeline import stream
 def warm(models):
-    from photcat.pipeline import stages, vac
+    from photcat.pipeline.loader import load_model
     for m in models:
-        vac.predictor(stages.load_predictor(Path(m)))
+        load_model(m)
     return True
 if __name__ == "__main__":
     with LocalCluster(n_workers={workers}, threads_per_worker=1, processes=True,
@@ -309,7 +306,7 @@ if __name__ == "__main__":
         client.run(warm, {models!r})
         t1 = time.perf_counter()
         man = stream.predict_catalog({catalog!r}, {models!r}, {out!r}, schema="annz2",
-            partition_rows={rows}, grid=(0.0, 1.0, 101), dask_scheduler=client)
+            partition_rows={rows}, dask_scheduler=client)
         t2 = time.perf_counter()
     print(json.dumps({{"rows": man["rows"], "warm_seconds": t1 - t0, "predict_seconds": t2 - t1}}))
 """
@@ -343,12 +340,13 @@ def dask_scaling(catalog: Path, models: list[str], work: Path) -> list[dict]:
 
 
 def restframe_rate(catalog: Path, models: list[str], n: int = 20_000) -> dict:
-    from photcat.pipeline import stages, vac
-    from photcat.pipeline.stream import Partition, read_partition
+    from photcat.catalogs.partitions import plan, read_partition
+    from photcat.pipeline import vac
+    from photcat.pipeline.loader import load_model
 
-    table, _ = read_partition(Partition(0, "parquet", str(catalog), 0, 1, 0, 0, "x"), "annz2")
+    table, _ = read_partition(plan(catalog, 1)[0], "annz2")
     table = table.iloc[:n].reset_index(drop=True)
-    lms = [stages.load(Path(m)) for m in models]
+    lms = [load_model(m) for m in models]
     vac.predict_columns(table.iloc[:2000], lms, grid=None, restframe=True)  # kcorrect set-up
     t0 = time.perf_counter()
     vac.predict_columns(table, lms, grid=None, restframe=True)

@@ -116,7 +116,7 @@ def test_photoz_errors_are_clear(annz):
     with pytest.raises(ValueError, match="1 rows with NaN"):
         model.fit(bad, annz["y"])
     model.fit(annz["X"], annz["y"], validation=annz["validation"])
-    with pytest.raises(ValueError, match="X has 4 features but the model was fitted with 5"):
+    with pytest.raises(ValueError, match="X has 4 features, but RandomForestPhotoZ is expecting 5"):
         model.predict_dist(annz["X_test"][:, :4])
     with pytest.raises(ValueError, match="validation X has 3 features"):
         model.fit(annz["X"], annz["y"], validation=(annz["X_test"][:, :3], annz["y_test"]))

@@ -12,12 +12,20 @@ Parameters are set in ``__init__`` and exposed through scikit-learn's ``get_para
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+
+
+class NotFittedError(RuntimeError, _SklearnNotFitted):
+    """``predict`` before ``fit``: scikit-learn's NotFittedError (a ValueError and an
+    AttributeError) that is also the RuntimeError earlier photcat versions raised."""
+
 
 # (X_valid, y_valid) or (X_valid, y_valid, errors_valid)
 Validation = tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray] | None
@@ -111,9 +119,13 @@ def check_Xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np
     Models never train or predict on NaN/inf: callers must mask flagged rows first (the
     feature builder does), so reaching here with them is a programming error made loud.
     """
+    from sklearn.utils.validation import check_array
+
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiub" and X.size):
+        # 1-D, sparse, complex, object, empty or array-like input: scikit-learn's own checks
+        # and messages ("Reshape your data", "Complex data not supported", ...)
+        X = check_array(X, dtype=np.float32, ensure_all_finite=False)
     X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_objects, n_features), got shape {X.shape}")
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
         raise ValueError(
@@ -121,7 +133,16 @@ def check_Xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np
         )
     if y is None:
         return X, None
-    y = np.asarray(y, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected: raveled",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+    y = y.ravel()
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
     if not np.isfinite(y).all():

@@ -36,7 +36,13 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from photcat.models.base import PhotoZEstimator, QuiescentClassifier, Validation, check_Xy
+from photcat.models.base import (
+    NotFittedError,
+    PhotoZEstimator,
+    QuiescentClassifier,
+    Validation,
+    check_Xy,
+)
 from photcat.models.metrics import P68
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction, fit_width_scale
 
@@ -72,11 +78,12 @@ def _check_validation(
 
 def _check_predict_X(est, X: np.ndarray) -> np.ndarray:
     if not hasattr(est, "n_features_in_"):
-        raise RuntimeError(f"{type(est).__name__} is not fitted; call fit first")
+        raise NotFittedError(f"{type(est).__name__} is not fitted; call fit first")
     X, _ = check_Xy(X)
     if X.shape[1] != est.n_features_in_:
         raise ValueError(
-            f"X has {X.shape[1]} features but the model was fitted with {est.n_features_in_}"
+            f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
+            f"{est.n_features_in_} features as input"
         )
     return X
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
-from photcat.models.base import predict_dist
+from photcat.models.base import NotFittedError, predict_dist
 from photcat.models.predictions import (
     BernoulliPrediction,
     MixturePrediction,
@@ -121,7 +121,7 @@ class Committee(BaseEstimator):
 
     def _member_predictions(self, X, errors):
         if not hasattr(self, "members_"):
-            raise RuntimeError("Committee is not fitted: call fit() first")
+            raise NotFittedError("Committee is not fitted: call fit() first")
         return [predict_dist(est, X, errors) for est in self.members_]
 
     def _combine(self, X, errors) -> MixturePrediction:

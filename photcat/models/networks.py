@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from photcat.models import likelihoods as lik
-from photcat.models.base import PhotoZEstimator, QuiescentClassifier, check_Xy
+from photcat.models.base import NotFittedError, PhotoZEstimator, QuiescentClassifier, check_Xy
 from photcat.models.forward import INPLACE_ACTIVATIONS, distribution, network_from_keras
 from photcat.models.predictions import MixturePrediction, mix_members
 from photcat.models.scaling import Standardizer
@@ -415,7 +415,7 @@ class _KerasMLP:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "forward_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")
 
     def predict_dist(self, X, *, errors=None):
         """Per-object distribution: the forward pass's Normal, Normal mixture or
