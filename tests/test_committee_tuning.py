@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +10,7 @@ import pytest
 from photcat.models.committee import Committee
 from photcat.models.networks import BernoulliMLP, NormalMLP
 from photcat.models.tuning import RESULTS_FILE, params_from_values, tune
-
-
-@lru_cache(maxsize=4)
-def load_annz(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(features u-g, g-r, r-i, i-z, r; z_spec) from an ANNz SDSS file."""
-    a = np.loadtxt(folder / f"sdss.ugriz.{name}")
-    m, z = a[:, :5], a[:, 10]
-    return np.column_stack([m[:, :-1] - m[:, 1:], m[:, 2]]), z
+from tests.conftest import load_annz
 
 
 @pytest.fixture
@@ -27,7 +18,8 @@ def annz(shared_data):
     folder = shared_data / "annz_sdss"
     if not folder.is_dir():
         pytest.skip(f"real data not available: {folder} is absent")
-    return load_annz(folder, "train") + load_annz(folder, "valid")
+    (Xt, _, zt), (Xv, _, zv) = load_annz(folder, "train"), load_annz(folder, "valid")
+    return Xt, zt, Xv, zv
 
 
 def test_normal_committee_on_annz_is_calibrated_and_beats_members(annz):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,16 +17,7 @@ from scipy.stats import norm
 from photcat.models import likelihoods as lik
 from photcat.models.networks import OPTIMIZERS, BernoulliMLP, MixtureMLP, NormalMLP
 from photcat.models.scaling import Standardizer
-
-
-@lru_cache(maxsize=4)
-def load_annz(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features u-g, g-r, r-i, i-z, r; their 1-sigma errors; z_spec) from an ANNz SDSS file."""
-    a = np.loadtxt(folder / f"sdss.ugriz.{name}")
-    m, e, z = a[:, :5], a[:, 5:10], a[:, 10]
-    X = np.column_stack([m[:, :-1] - m[:, 1:], m[:, 2]])
-    E = np.column_stack([np.hypot(e[:, :-1], e[:, 1:]), e[:, 2]])
-    return X, E, z
+from tests.conftest import load_annz
 
 
 @pytest.fixture

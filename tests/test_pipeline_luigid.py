@@ -10,18 +10,14 @@ import time
 import pytest
 from astropy.table import Table
 
+from tests.conftest import free_port
+
 PHOTCAT = [sys.executable, "-m", "photcat.pipeline.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def luigid(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(  # `photcat scheduler` execs luigid, state file in the output folder
         [*PHOTCAT, "scheduler", "--out", str(tmp_path / "out"), "--port", str(port)],
         stdout=subprocess.DEVNULL,

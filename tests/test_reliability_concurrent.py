@@ -31,6 +31,7 @@ import pytest
 from photcat.catalogs import sample, write
 from photcat.catalogs.writer import read_with_arrays
 from photcat.pipeline import integrity
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow  # whole pipeline runs in subprocesses
 
@@ -110,15 +111,9 @@ def _check_outputs_whole(out: Path) -> None:
     assert not [p for p in out.rglob(".*") if ".tmp" in p.name]  # no temporary leftovers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_through_one_luigid_run_each_stage_once(inputs, tmp_path):
     out, log = tmp_path / "out", tmp_path / "stages.log"
-    port = _free_port()
+    port = free_port()
     luigid = subprocess.Popen(
         [
             sys.executable,
