@@ -180,13 +180,11 @@ def read_partition(part: Partition, schema: Any) -> tuple[pd.DataFrame, dict]:
     """
     chunk = read_raw(part)
     if schema is None:  # photcat's canonical files, or models trained on ready-made columns
-        units = {
-            **(chunk.meta.get("input_units") or {}),
-            **{k: v for k, v in chunk.units.items() if v},
-        }
-        meta = {k: chunk.meta[k] for k in ("schema", "extinction_corrected") if k in chunk.meta}
-        return raw_frame(chunk), {**meta, "input_units": units, "provenance": chunk.meta}
+        up = chunk.meta
+        units = {**(up.get("input_units") or {}), **{k: v for k, v in chunk.units.items() if v}}
+        keys = ("schema", "extinction_corrected", "input_sha256")
+        meta = {k: up[k] for k in keys if k in up}
+        return raw_frame(chunk), {**meta, "input_units": units, "upstream": up}
     cat = canonicalise(chunk, schema, part.path, keep_columns=True)
-    table = cat.table
-    meta = {k: cat.meta[k] for k in ("schema", "extinction_corrected", "input_units", "provenance")}
-    return table, meta
+    meta = {k: cat.meta[k] for k in ("schema", "extinction_corrected", "input_units")}
+    return cat.table, {**meta, "upstream": cat.meta["provenance"]}

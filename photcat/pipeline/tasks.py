@@ -297,7 +297,8 @@ class TrainModel(TrainingSet):
         return luigi.LocalTarget(str(self.root / "models" / name))
 
     def run(self):
-        from photcat.pipeline.stages import default_spec, parquet_meta, train_and_save
+        from photcat.pipeline.stages import parquet_meta, train_and_save
+        from photcat.pipeline.training import default_spec
 
         path = Path(self.input().path)
         ts = pd.read_parquet(path)
