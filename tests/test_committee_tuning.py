@@ -31,7 +31,7 @@ def test_normal_committee_on_annz_is_calibrated_and_beats_members(annz):
     com = Committee(fast, n_members=3, random_state=10).fit(
         Xt[:n_fit], zt[:n_fit], validation=(Xt[n_fit:], zt[n_fit:])
     )
-    assert [m.seed for m in com.members_] == [10, 11, 12]
+    assert [m.random_state for m in com.members_] == [10, 11, 12]
     pred = com.predict_dist(Xv)
     assert pred.n_components == 3
     # 68 % interval coverage of the calibrated mixture on the independent file (the

@@ -15,6 +15,7 @@ from photcat.catalogs.reader import iter_read
 from photcat.catalogs.report import IngestReport
 from photcat.pipeline import training
 from photcat.pipeline.loader import load_model
+from photcat.pipeline.vac import PredictConfig
 
 
 def ingest(
@@ -124,6 +125,40 @@ def evaluate_saved(model_dir: Path, trainset_path: Path) -> dict:
     label = lm.config.get("label")
     metrics = training.evaluate_split(lm.predictor, lm.spec, ts, lm.target, "test", label=label)
     return {"target": lm.target, "model": lm.config.get("model"), **metrics}
+
+
+def predict_partition(
+    canonical: Path,
+    index: int,
+    model_dirs: list[Path],
+    out: Path,
+    *,
+    config: PredictConfig,
+    provenance: dict,
+    splits: Path | None = None,
+) -> int:
+    """Predict row group ``index`` of a canonical Parquet file into a part file, through the
+    same :func:`photcat.pipeline.stream.run_job` as ``photcat predict``; returns its rows.
+
+    ``splits``: a training-set file whose ``split`` column is joined on ``object_id``.
+    """
+    from photcat.catalogs.partitions import plan
+    from photcat.pipeline.stream import Job, run_job
+
+    parts = plan(canonical, 1)  # one partition per row group
+    if not 0 <= index < len(parts):
+        raise IndexError(f"partition {index} does not exist in {canonical} ({len(parts)})")
+    dirs = tuple(str(d) for d in model_dirs)
+    job = Job(
+        parts[index],
+        None,
+        dirs,
+        config,
+        str(out),
+        provenance,
+        None if splits is None else str(splits),
+    )
+    return run_job(job)["rows"]
 
 
 def assemble(parts: list[Path], out: Path, *, provenance: dict) -> int:

@@ -426,23 +426,18 @@ class PredictPartition(_PredictParams):
         return PredictConfig(grid, self.vac_restframe, self.uvj_preset)
 
     def run(self):
-        from photcat.catalogs.partitions import plan
-        from photcat.pipeline.stream import Job, run_job
+        from photcat.pipeline.stages import predict_partition
 
         ingest, photoz, quiescent, *trainset = self.requires()
-        parts = plan(ingest.parquet_path(), 1)  # one partition per row group
-        if not 0 <= self.index < len(parts):
-            raise IndexError(f"partition {self.index} does not exist ({len(parts)} partitions)")
-        job = Job(
-            parts[self.index],
-            None,  # the canonical table as it is
-            (photoz.output().path, quiescent.output().path),
-            self.predict_config(),
-            self.output().path,
-            self.provenance(),
-            trainset[0].output().path if trainset else None,
+        predict_partition(
+            ingest.parquet_path(),
+            self.index,
+            [Path(photoz.output().path), Path(quiescent.output().path)],
+            Path(self.output().path),
+            config=self.predict_config(),
+            provenance=self.provenance(),
+            splits=Path(trainset[0].output().path) if trainset else None,
         )
-        run_job(job)
 
 
 class AssembleCatalog(_PredictParams):
