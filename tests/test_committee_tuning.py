@@ -22,6 +22,7 @@ def annz(shared_data):
     return Xt, zt, Xv, zv
 
 
+@pytest.mark.slow  # trains a committee of three networks
 def test_normal_committee_on_annz_is_calibrated_and_beats_members(annz):
     Xt, zt, Xv, zv = annz
     fast = NormalMLP(
@@ -88,6 +89,7 @@ def test_params_from_values_builds_hidden_layers():
     assert p == {"hidden_layers": (16, 16, 16), "activation": "relu"}
 
 
+@pytest.mark.slow  # trains networks
 def test_keras_tuner_search_saves_results_and_returns_best(annz, tmp_path):
     Xt, zt, Xv, zv = annz
     space = {
@@ -123,6 +125,7 @@ def test_keras_tuner_search_saves_results_and_returns_best(annz, tmp_path):
         tune(Xt, zt, validation=(Xv, zv), search_space={"depth": [1]}, directory=tmp_path)
 
 
+@pytest.mark.slow  # trains networks
 def test_tuner_searches_the_error_input_network(shared_data, tmp_path):
     folder = shared_data / "annz_sdss"
     if not folder.is_dir():

@@ -137,6 +137,7 @@ def test_bad_inputs_raise_clear_errors():
 # ------------------------------------------------------------------------------ real data
 
 
+@pytest.mark.slow  # trains networks
 def test_normal_mlp_beats_trivial_predictor(annz):
     m = NormalMLP(
         hidden_layers=(32, 32),
@@ -164,6 +165,7 @@ def test_normal_mlp_beats_trivial_predictor(annz):
     )
 
 
+@pytest.mark.slow  # trains networks
 def test_monitor_picks_the_kept_weights(annz):
     kw = {
         "hidden_layers": (16,),
@@ -220,6 +222,7 @@ def test_every_optimizer_lowers_validation_nll(annz, optimizer):
     assert h["val_loss"][-1] < h["val_loss"][0] or h["val_loss"][0] < h["initial_val_loss"]
 
 
+@pytest.mark.slow  # trains networks
 def test_error_modes_use_errors(annz):
     Xt, Et, zt = annz["Xt"][:1500], annz["Et"][:1500], annz["zt"][:1500]
     for mode in ("inputs", "noise", "both"):
@@ -275,6 +278,7 @@ def test_bernoulli_mlp_beats_majority_class():
     assert brier < 0.6 * np.var(yv)
 
 
+@pytest.mark.slow  # trains networks
 def test_mixture_mlp_captures_bimodality():
     """y = +x or -x with equal odds: one Normal cannot fit it, a mixture can."""
     rng = np.random.default_rng(0)
@@ -303,6 +307,7 @@ def test_mixture_mlp_captures_bimodality():
     assert np.median(dens_neg[near]) > 10 * np.median(dens_zero[near]) + 0.1
 
 
+@pytest.mark.slow  # trains networks
 def test_bayesian_variant_widens_out_of_distribution(annz):
     """Weight uncertainty: the spread between weight draws grows away from the training data."""
     kw = {

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from astropy.table import Table
 
 from photcat.catalogs import sample, write
 from photcat.pipeline import runner
 from photcat.pipeline.tasks import PredictFolder
+
+pytestmark = pytest.mark.slow  # runs the whole pipeline
 
 FAST = {
     "photoz_model": "knn",

@@ -7,9 +7,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from photcat.catalogs.writer import read_with_arrays
 from photcat.pipeline import runner
+
+pytestmark = pytest.mark.slow  # runs the whole pipeline
 
 FAST = {
     "photoz_model": "knn",

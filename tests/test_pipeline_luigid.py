@@ -12,6 +12,8 @@ from astropy.table import Table
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow  # runs the whole pipeline
+
 PHOTCAT = [sys.executable, "-m", "photcat.pipeline.cli"]
 
 

@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from photcat.catalogs.writer import read_with_arrays
+
+pytestmark = pytest.mark.slow  # runs the whole pipeline
 
 PHOTCAT = [sys.executable, "-m", "photcat.pipeline.cli"]
 FAST = ["--photoz-model", "knn", "--quiescent-model", "logistic", "--partition-rows", "400"]

@@ -14,6 +14,8 @@ from photcat.catalogs.writer import read_with_arrays
 from photcat.pipeline import runner
 from photcat.pipeline.report import catalog_metrics
 
+pytestmark = pytest.mark.slow  # runs the whole pipeline
+
 SMALL = {
     "photoz_params": {"n_members": 2, "epochs": 40, "patience": 10},
     "quiescent_params": {"n_members": 2, "epochs": 40, "patience": 10},

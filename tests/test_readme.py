@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -19,6 +20,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():
     assert block[1] in ci
 
 
+@pytest.mark.slow  # trains networks
 def test_python_example_runs(tmp_path, monkeypatch):
     code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
     # same code and model, with a smaller committee trained briefly so the test stays quick

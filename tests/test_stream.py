@@ -223,6 +223,7 @@ def annz_xy():
     return X, z, red, f.errors[f.usable]
 
 
+@pytest.mark.slow  # trains networks
 def test_forward_pass_equals_keras(annz_xy):
     from photcat.models.committee import Committee
     from photcat.models.forward import compile_forward
