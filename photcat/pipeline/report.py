@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from photcat.catalogs.writer import read_with_arrays
+from photcat.features.uvj import DEFAULT_PRESET
 from photcat.fileio import atomic_path, write_json
 from photcat.models import metrics as M
 from photcat.models.predictions import MixturePrediction
@@ -247,7 +248,7 @@ def make_report(
     folder: Path,
     *,
     evaluations: list[dict] | None = None,
-    uvj_preset: str = "williams09",
+    uvj_preset: str = DEFAULT_PRESET,
     provenance: dict | None = None,
 ) -> dict:
     """Write ``metrics.json``, the PNG figures and ``index.html`` (last, atomically) to ``folder``."""
