@@ -8,7 +8,7 @@ is expected to fail, and why:
 
 - ``check_fit2d_1sample``: one training row is refused with photcat's own message (fewer
   rows than neighbours) rather than scikit-learn's wording;
-- ``check_requires_y_none``: ``fit`` needs ``y``; it fails on ``None`` with a TypeError.
+- ``check_requires_y_none``: ``fit`` needs ``y``; it fails on ``None`` without scikit-learn's wording.
 
 The classifiers are binary by design (1 quiescent, 0 star-forming) and refuse other labels,
 so the multi-class checks do not apply; the networks train with TensorFlow, and the
