@@ -35,6 +35,7 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,9 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
     meta = {**job.meta, **table_meta}
     if job.part is not None:
         meta["partition"] = _part_info(job.part)
-    splits = None
-    if job.splits is not None:
-        ts = pd.read_parquet(job.splits, columns=["object_id", "split"])
-        splits = ts.set_index("object_id")["split"]
+    splits = (
+        None if job.splits is None else _splits(job.splits, Path(job.splits).stat().st_mtime_ns)
+    )
     at = predict_partition(
         table,
         _models(job.model_dirs),
@@ -126,6 +126,12 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
     entry["sha256"] = sha256_file(out)
     entry["bytes"] = out.stat().st_size
     return entry
+
+
+@lru_cache(maxsize=2)
+def _splits(path: str, mtime_ns: int) -> pd.Series:
+    """train/valid/test labels by ``object_id`` of a training-set file (read once per process)."""
+    return pd.read_parquet(path, columns=["object_id", "split"]).set_index("object_id")["split"]
 
 
 def _part_info(part: Partition) -> dict:
