@@ -196,3 +196,18 @@ def test_help_explains_every_option():
         "--photoz-model",
     ):
         assert opt in res.stdout
+
+
+def test_output_paths_that_cannot_be_written_are_one_line_errors(tmp_path, capsys):
+    """An output under a file, and an ingest report over its own input: exit 2, one line,
+    the input untouched (hostile-user probe)."""
+    src = shared_path("annz_sdss", "sdss.ugriz.valid")
+    local = tmp_path / "cat.valid"
+    local.write_bytes(src.read_bytes())
+    args = ["ingest", "--catalog", str(local), "--schema", "annz"]
+    assert main([*args, "--report-json", str(local)]) == 2
+    assert "is the input catalogue" in _one_line_error(capsys)
+    assert local.read_bytes() == src.read_bytes()
+    assert main([*args, "--out", str(local / "x.parquet")]) == 2
+    assert str(local) in _one_line_error(capsys)
+    assert local.read_bytes() == src.read_bytes()

@@ -310,3 +310,49 @@ def test_quantile_blocks_and_pdf_floor_change_nothing_that_matters(monkeypatch):
     # what was dropped is below float32 resolution of each object's integral
     dz = grid[1] - grid[0]
     np.testing.assert_allclose(floored.sum(axis=1) * dz, exact.sum(axis=1) * dz, rtol=2e-6)
+
+
+def test_partition_with_nothing_predictable_has_the_same_columns(models, tmp_path):
+    """A partition whose every row lacks a band still gets the PDF and mixture columns, so a
+    streamed Parquet file does not fail on the next partition's schema (hostile-user probe)."""
+    t = canonical_sample().iloc[:3000].copy()
+    t.loc[t.index[1000:2000], "mag_u"] = np.nan  # the second partition: no usable u band
+    src = tmp_path / "holes.parquet"
+    pq.write_table(pa.Table.from_pandas(t, preserve_index=False), src, row_group_size=1000)
+    kw = {"schema": "canonical", "partition_rows": 1000, "config": PredictConfig(GRID)}
+    m = stream.predict_catalog(src, models, tmp_path / "holes-vac.parquet", **kw)
+    assert m["rows"] == 3000
+    table, arrays, _ = read_with_arrays(tmp_path / "holes-vac.parquet")
+    assert arrays["photoz_pdf"].shape == (3000, GRID[2])
+    assert np.isnan(arrays["photoz_pdf"][1000:2000]).all()
+    assert (table["flag_photcat"].to_numpy()[1000:2000] & 1).all()
+    folder = tmp_path / "holes-dir"
+    stream.predict_catalog(src, models, folder, **kw)
+    _, arrays_dir = read_folder(folder)
+    assert set(arrays_dir) == set(arrays)
+
+
+def test_repredicting_an_output_replaces_its_prediction_columns(models, dataset, tmp_path):
+    kw = {"schema": "canonical", "partition_rows": 10**9, "config": PredictConfig(GRID)}
+    first = tmp_path / "first.parquet"
+    stream.predict_catalog(dataset, models, first, **kw)
+    again = tmp_path / "again.parquet"
+    stream.predict_catalog(first, models, again, **kw)
+    names = pq.read_schema(again).names
+    assert len(names) == len(set(names))  # no duplicated photoz_pdf / mixture columns
+    a, arr_a, _ = read_with_arrays(first)
+    b, arr_b, _ = read_with_arrays(again)
+    np.testing.assert_array_equal(arr_a["photoz_pdf"], arr_b["photoz_pdf"])
+    np.testing.assert_array_equal(a["photoz_mean"], b["photoz_mean"])
+
+
+def test_folder_with_a_foreign_manifest_is_refused_and_kept(models, dataset, tmp_path):
+    """``--out`` naming a model folder (or another tool's output) never deletes its manifest."""
+    out = tmp_path / "model-like"
+    out.mkdir()
+    manifest = out / "manifest.json"
+    manifest.write_text('{"format_version": 1, "files": {}}')
+    with pytest.raises(cat.CatalogError, match="did not write"):
+        stream.predict_catalog(dataset, models, out, schema="canonical")
+    assert manifest.read_text() == '{"format_version": 1, "files": {}}'
+    assert not list(out.glob("part-*"))

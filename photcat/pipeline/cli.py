@@ -226,6 +226,8 @@ def cmd_ingest(args) -> int:
 
     if args.out and Path(args.out).suffix.lower() not in (".fits", ".parquet", ".pq"):
         raise UsageError(f"--out {args.out}: use a .fits or .parquet file name")
+    if args.report_json and Path(args.report_json).resolve() == Path(args.catalog).resolve():
+        raise UsageError(f"--report-json {args.report_json} is the input catalogue")
     provenance = {"command": "photcat ingest", "argv": sys.argv[1:]}
     report, info = ingest(
         Path(args.catalog),
@@ -566,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UsageError, ConfigError, CatalogError, FileNotFoundError) as exc:
+        print(f"photcat: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as exc:  # an output path under a file, over a folder, not writable, ...
+        if args.command == "run":
+            raise
         print(f"photcat: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except (KeyError, ValueError) as exc:

@@ -39,6 +39,7 @@ class LoadedModel:
     feature_min: np.ndarray = field(repr=False, compare=False)
     feature_max: np.ndarray = field(repr=False, compare=False)
     manifest: dict = field(repr=False, compare=False)
+    n_components: int = 1  # photo-z: Normal components per object (committee members × each)
 
     @property
     def config(self) -> dict:
@@ -74,15 +75,30 @@ def _load(path: str, mtime_ns: int) -> LoadedModel:
     if predictor is None:
         predictor = load_estimator(manifest["estimator"], Path(path))
     cfg = manifest.get("config") or {}
+    feature_min = np.asarray(cfg.get("feature_min", []), dtype=np.float32)
     return LoadedModel(
         folder=path,
         target=manifest["task"],
         predictor=predictor,
         spec=spec_from_dict(manifest["feature_spec"]),
-        feature_min=np.asarray(cfg.get("feature_min", []), dtype=np.float32),
+        feature_min=feature_min,
         feature_max=np.asarray(cfg.get("feature_max", []), dtype=np.float32),
         manifest=manifest,
+        n_components=_components(predictor, manifest["task"], feature_min),
     )
+
+
+def _components(predictor: Any, target: str, row: np.ndarray) -> int:
+    """Mixture components per object of a photo-z predictor, from one prediction of a valid
+    row (the training minimum), so that partitions with no predictable row still get
+    mixture columns of the same width as the others."""
+    if target != "photoz" or row.size == 0:
+        return 1
+    from photcat.models.base import predict_dist
+
+    X = row[None, :]
+    pred = predict_dist(predictor, X, np.full_like(X, 0.05))
+    return int(getattr(pred, "n_components", 1))
 
 
 def load_model(model_dir: str | Path) -> LoadedModel:

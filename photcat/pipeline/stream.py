@@ -373,6 +373,11 @@ def _to_folder(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> l
     old = out / "manifest.json"
     stale: set[str] = set()
     if old.is_file():  # a previous run: unmark it as complete now, drop its leftover parts last
+        if _manifest_format(old) != MANIFEST_FORMAT:
+            raise CatalogError(
+                f"{out} holds a manifest.json that photcat predict did not write (a model "
+                "folder, or another tool's output): choose another --out"
+            )
         stale = _own_files(old, out)
         old.unlink()
     entries = []
@@ -387,6 +392,15 @@ def _to_folder(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> l
     for name in stale - {e["file"] for e in entries}:
         (out / name).unlink(missing_ok=True)
     return entries
+
+
+def _manifest_format(path: Path) -> str | None:
+    """The ``format`` of a JSON manifest, or None when it is not a JSON object naming one."""
+    try:
+        value = json.loads(path.read_text())
+    except (ValueError, OSError):
+        return None
+    return value.get("format") if isinstance(value, dict) else None
 
 
 def _own_files(manifest: Path, out: Path) -> set[str]:

@@ -107,7 +107,9 @@ def predict_partition(
     )
     if splits is not None:
         cols["split"] = table["object_id"].map(splits).fillna("").astype(str).to_numpy()
-    base = table.drop(columns=[c for c in cols.columns if c in table.columns])
+    # a re-predicted catalogue: its old prediction columns (1-D and arrays) are replaced
+    old = [c for c in table.columns if c in cols.columns or str(c).split("[")[0] in arrays]
+    base = table.drop(columns=old)
     full = {
         **(meta or {}),
         **config.to_dict(),
@@ -155,7 +157,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
         if lm.target == "photoz":
             flag[~ok] |= PHOTOZ_NOT_PREDICTED
             pred = _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch)
-            k = pred.n_components if pred is not None else 1
+            k = pred.n_components if pred is not None else lm.n_components
             w, mu, sd = (np.full((n, k), np.nan) for _ in range(3))
             names = ("photoz_mean", "photoz_std", "photoz_q16", "photoz_q50", "photoz_q84")
             out = {c: np.full(n, np.nan) for c in names}
@@ -165,13 +167,11 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
                 out["photoz_std"][idx] = pred.std()
                 q = pred.quantile(np.array(QUANTILES))
                 out["photoz_q16"][idx], out["photoz_q50"][idx], out["photoz_q84"][idx] = q.T
-                if grid is not None:
-                    pdf = pred.pdf_grid(grid, dtype=np.float32, rel_floor=PDF_REL_FLOOR)
-                    if idx.size < n:
-                        full = np.full((n, grid.size), np.nan, dtype=np.float32)
-                        full[idx] = pdf
-                        pdf = full
-                    arrays["photoz_pdf"] = pdf
+            if grid is not None:  # every partition gets the column, predicted rows or none
+                pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
+                if pred is not None:
+                    pdf[idx] = pred.pdf_grid(grid, dtype=np.float32, rel_floor=PDF_REL_FLOOR)
+                arrays["photoz_pdf"] = pdf
             cols.update(out)
             arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
             photoz_q50 = out["photoz_q50"]
