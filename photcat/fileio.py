@@ -19,7 +19,11 @@ from typing import Any
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` with
+    the permissions the user's umask gives a new file (``mkstemp`` alone gives 0600).
+
+    Temporary names are ``.<name>.<random>.tmp``, so a later run can find and remove the
+    ones a killed run left behind (:func:`remove_temporaries`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -30,12 +34,97 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if tmp_path.is_file():
             with open(tmp_path, "rb") as fh:
                 os.fsync(fh.fileno())
+            os.chmod(tmp_path, 0o666 & ~umask())
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def umask() -> int:
+    """The process's umask, read without changing it (Linux ``/proc``; else set and reset)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temporaries(path: str | Path) -> list[Path]:
+    """Temporary files and folders :func:`atomic_path` (and photcat's staging) leave beside
+    ``path`` when a run is killed: ``.<name>.<random>.tmp``, ``.<name>.parts-<random>``."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    out = []
+    for p in path.parent.iterdir():
+        n = p.name
+        if n.startswith(f".{path.name}.") and (
+            (n.endswith(".tmp") and p.is_file()) or (".parts-" in n and p.is_dir())
+        ):
+            if not p.is_symlink():
+                out.append(p)
+    return sorted(out)
+
+
+def remove_temporaries(path: str | Path) -> list[Path]:
+    """Remove what :func:`temporaries` finds (call only while holding the output's lock)."""
+    import shutil
+
+    gone = temporaries(path)
+    for p in gone:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return gone
+
+
+def private_folder(folder: str | Path, files: tuple[str, ...] = ()) -> Path:
+    """Create ``folder`` with mode 0700 (or check an existing one): it and the named files in
+    it must be owned by this user and writable by nobody else, else :class:`PermissionError`.
+
+    For state that is unpickled or executed (luigid's ``state.pickle``): whoever can write
+    it can run code as this user. The parent must not let others replace the folder either
+    (not writable by others, unless it has the sticky bit, like /tmp)."""
+    import stat
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():
+        folder.mkdir(mode=0o700)
+        os.chmod(folder, 0o700)
+    uid = os.getuid()
+    checks = [(folder.parent, True), (folder, False)] + [(folder / f, False) for f in files]
+    for path, is_parent in checks:
+        if not path.exists() and not path.is_symlink():
+            continue
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            raise PermissionError(f"{path} is a symbolic link; refusing to use it for state")
+        others_write = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if is_parent:
+            if others_write and not st.st_mode & stat.S_ISVTX:
+                raise PermissionError(
+                    f"{path} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}), "
+                    f"who could replace {folder.name}; use a private folder"
+                )
+            continue
+        if st.st_uid != uid:
+            raise PermissionError(f"{path} is owned by uid {st.st_uid}, not by you ({uid})")
+        if others_write:
+            raise PermissionError(
+                f"{path} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
+                f"run chmod go-w {path} if you trust its content"
+            )
+    return folder
 
 
 def _fsync_dir(folder: Path) -> None:

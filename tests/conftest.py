@@ -47,6 +47,20 @@ def load_annz(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return X, E, z
 
 
+def edit_manifest(folder: Path, change) -> None:
+    """Edit a model folder's manifest with ``change(dict)`` and re-seal it, as someone with
+    write access could: the checks after the seal are what is under test."""
+    import hashlib
+    import json
+
+    path = Path(folder) / "manifest.json"
+    man = json.loads(path.read_text())
+    change(man)
+    path.write_text(json.dumps(man))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (Path(folder) / "manifest.sha256").write_text(f"{digest}  manifest.json\n")
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:

@@ -21,6 +21,7 @@ from photcat.models.forward import compile_forward
 from photcat.models.keras_archive import _dense_chain, load_forward
 from photcat.models.networks import BernoulliMLP, MixtureMLP, NormalMLP
 from photcat.models.persistence import ModelIntegrityError, save_model
+from tests.conftest import edit_manifest
 from tests.test_persistence import SPEC, class_data, photoz_data
 
 SMALL = {"hidden_layers": (8, 6), "epochs": 2, "random_state": 1}
@@ -192,9 +193,9 @@ def test_weights_that_are_not_plain_float32_arrays_are_not_read(saved, tmp_path)
 def test_member_folders_outside_the_model_are_refused(saved, tmp_path):
     _, folder = saved["committee-errors"]
     copy = Path(shutil.copytree(folder, tmp_path / "copy"))
-    man = json.loads((copy / "manifest.json").read_text())
-    man["estimator"]["state"]["members"][0]["folder"] = "../copy/member_01"
-    (copy / "manifest.json").write_text(json.dumps(man))
+    edit_manifest(
+        copy, lambda man: man["estimator"]["state"]["members"][0].update(folder="../copy/member_01")
+    )
     with pytest.raises(ValueError, match="bad committee member folder"):
         load_forward(copy)
 

@@ -26,6 +26,7 @@ from photcat.models.persistence import (
     save_model,
 )
 from photcat.models.predictions import MixturePrediction
+from tests.conftest import edit_manifest
 
 SPEC = {"features": ["u-g", "g-r", "r-i", "i-z", "mag_r"], "bands": "ugriz", "version": 1}
 
@@ -119,7 +120,7 @@ def test_round_trip_gives_identical_predictions(tmp_path, make):
     assert man["feature_spec"] == SPEC and man["metrics"] == {"x": 1.0}
     assert {"numpy", "tensorflow", "keras", "scikit-learn"} <= set(man["versions"])
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    assert files - {"manifest.json"} == set(man["files"])
+    assert files - {"manifest.json", "manifest.sha256"} == set(man["files"])
     assert all(len(h) == 64 for h in man["files"].values())
 
 
@@ -183,9 +184,7 @@ def test_wrong_feature_spec_is_refused_with_the_difference(saved):
 
 def test_version_mismatch_warns_or_refuses_when_strict(saved, tmp_path):
     folder = copy_of(saved[0], tmp_path)
-    man = json.loads((folder / "manifest.json").read_text())
-    man["versions"]["numpy"] = "0.0.1"
-    (folder / "manifest.json").write_text(json.dumps(man))
+    edit_manifest(folder, lambda man: man["versions"].update(numpy="0.0.1"))
     with pytest.warns(VersionMismatchWarning, match="numpy"):
         m = load_model(folder)
     X, _, _ = photoz_data(50, 3)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import pickle
 import re
 import shutil
@@ -23,6 +22,7 @@ import photcat
 from photcat.models import registry
 from photcat.models.persistence import ModelIntegrityError, load_model, save_model
 from photcat.pipeline.loader import load_model as pipeline_load
+from tests.conftest import edit_manifest
 
 SPEC = {
     "format": "photcat.FeatureSpec/1",
@@ -45,14 +45,17 @@ def _data(n: int = 300):
 
 
 def _rehash(folder: Path) -> None:
-    """Make the manifest's checksums match the files again (what an attacker could do)."""
-    man = json.loads((folder / "manifest.json").read_text())
-    man["files"] = {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "manifest.json"
-    }
-    (folder / "manifest.json").write_text(json.dumps(man))
+    """Make the manifest's checksums and seal match the files again (what someone with write
+    access could do)."""
+
+    def files(man):
+        man["files"] = {
+            p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.startswith("manifest.")
+        }
+
+    edit_manifest(folder, files)
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +100,7 @@ def test_pickle_is_never_opened_without_trusted(knn_folder, tmp_path):
     folder = Path(shutil.copytree(knn_folder, tmp_path / "pkl"))
     (folder / "model.skops").unlink()
     (folder / "model.joblib").write_bytes(pickle.dumps(Payload()))
-    man = json.loads((folder / "manifest.json").read_text())
-    man["estimator"]["format"] = "joblib"
-    (folder / "manifest.json").write_text(json.dumps(man))
+    edit_manifest(folder, lambda man: man["estimator"].update(format="joblib"))
     _rehash(folder)
     with pytest.raises(ModelIntegrityError, match="pickle.*trusted=True"):
         pipeline_load(folder)
@@ -114,9 +115,7 @@ def test_pickle_is_never_opened_without_trusted(knn_folder, tmp_path):
 
 def test_foreign_class_in_manifest_is_refused(knn_folder, tmp_path):
     folder = Path(shutil.copytree(knn_folder, tmp_path / "cls"))
-    man = json.loads((folder / "manifest.json").read_text())
-    man["estimator"]["class"] = "os.system"
-    (folder / "manifest.json").write_text(json.dumps(man))
+    edit_manifest(folder, lambda man: man["estimator"].update({"class": "os.system"}))
     with pytest.raises(ModelIntegrityError, match="only photcat.models classes"):
         load_model(folder)
 

@@ -4,6 +4,8 @@ Folder layout (written atomically: built in a hidden temp sibling, then renamed 
 
     manifest.json      photcat version, task, class, params, feature_spec, training config,
                        metrics, package versions, sha256 of every other file, the state tree
+    manifest.sha256    the SHA-256 of manifest.json's bytes (``sha256sum -c`` format): the
+                       folder's digest, which covers every byte that can change a prediction
     params.json        the estimator's parameters (``get_params``), JSON
     model.keras        Keras estimators (loaded with safe_mode=True, never unsafe)
     scaler.json        Keras estimators: input/target standardisers
@@ -33,6 +35,16 @@ What an estimator must implement to be saveable
    ``__init__`` parameters (``seed``/``random_state``), not in a live Generator.
 If skops is not installed, the fallback is joblib (pickle), which ``load_model`` only opens
 with ``trusted=True``.
+
+Tamper evidence
+---------------
+Every file's SHA-256 is in the manifest, and the manifest's own SHA-256 is in
+``manifest.sha256``; both are checked at load, so a changed byte anywhere in the folder is
+refused. Paths in a manifest must stay inside the folder, and a folder holding a symbolic
+link is refused. That digest (:func:`model_digest`) is recorded in every output made with the
+model and can be pinned (``photcat predict --model-sha256``). It guards against accidents and
+careless copies, not against someone with write access to the folder, who can recompute
+both digests: pin the digest where it matters (``docs/reliability.md``).
 """
 
 from __future__ import annotations
@@ -53,8 +65,11 @@ import numpy as np
 from photcat.fileio import sha256_file
 from photcat.models.base import migrate_params
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: manifest.sha256 seals the manifest itself
 MANIFEST = "manifest.json"
+SEAL = "manifest.sha256"
+# keys every manifest has, checked before any is used
+_REQUIRED_KEYS = ("format_version", "task", "class", "feature_spec", "estimator", "files")
 _SAFE_TYPE_PREFIXES = ("photcat.models.", "sklearn.", "numpy.", "scipy.")
 _VERSIONED_PACKAGES = (
     "numpy",
@@ -106,6 +121,8 @@ def _qualname(obj_or_cls) -> str:
 
 
 def _import_class(qualname: str) -> type:
+    if not isinstance(qualname, str):
+        raise ModelIntegrityError(f"class name {qualname!r} in the manifest is not a string")
     module, _, name = qualname.rpartition(".")
     if not module.startswith("photcat.models"):
         raise ModelIntegrityError(
@@ -211,7 +228,25 @@ def save_estimator(est: Any, folder: Path) -> dict:
 
 
 def load_estimator(node: dict, folder: Path, *, trusted: bool = False) -> Any:
-    """Rebuild one estimator from its manifest node and files (inverse of ``save_estimator``)."""
+    """Rebuild one estimator from its manifest node and files (inverse of ``save_estimator``).
+
+    Anything that goes wrong reading the files is a :class:`ModelIntegrityError` naming the
+    folder (a non-zip ``.skops``, a ``params.json`` that is not an object, a missing key).
+    """
+    import zipfile
+
+    try:
+        return _load_estimator(node, folder, trusted=trusted)
+    except ModelIntegrityError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        what = f"{type(exc).__name__}: {exc}".strip()
+        raise ModelIntegrityError(f"{folder}: cannot load the saved model ({what})") from exc
+
+
+def _load_estimator(node: dict, folder: Path, *, trusted: bool = False) -> Any:
+    if not isinstance(node, dict):
+        raise ModelIntegrityError(f"{folder / MANIFEST}: estimator entry is not an object")
     cls = _import_class(node["class"])
     fmt = node.get("format")
     if fmt == "state":
@@ -293,6 +328,7 @@ def save_model(
             "files": files,
         }
         _dump_json(manifest, tmp / MANIFEST)
+        _write_seal(tmp)
         for p in tmp.rglob("*"):
             if p.is_file():
                 with open(p, "rb") as f:
@@ -301,6 +337,7 @@ def save_model(
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             os.replace(folder, old)
+        _apply_umask(tmp)
         os.replace(tmp, folder)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
@@ -310,21 +347,99 @@ def save_model(
     return folder
 
 
+def _write_seal(folder: Path) -> None:
+    digest = sha256_file(folder / MANIFEST)
+    (folder / SEAL).write_text(f"{digest}  {MANIFEST}\n")
+
+
+def _apply_umask(folder: Path) -> None:
+    """Give a folder built with mkdtemp (0700) the permissions the user's umask asks for."""
+    from photcat.fileio import umask
+
+    mask = umask()
+    for root, _dirs, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
+
+
+def model_digest(folder: str | os.PathLike) -> str:
+    """The folder's digest: SHA-256 of its ``manifest.json`` bytes (which list every other
+    file's SHA-256). Checked against ``manifest.sha256``; raises when they differ."""
+    folder = Path(folder)
+    seal = folder / SEAL
+    if not seal.is_file() or seal.is_symlink():
+        raise ModelIntegrityError(
+            f"{seal} not found: the folder was saved by a photcat older than format "
+            f"{FORMAT_VERSION} or edited; train and save the model again"
+        )
+    try:
+        recorded = seal.read_text(encoding="ascii").split()[0].lower()
+    except (UnicodeDecodeError, IndexError) as exc:
+        raise ModelIntegrityError(f"{seal}: not a SHA-256 line ({exc})") from exc
+    digest = sha256_file(folder / MANIFEST)
+    if digest != recorded:
+        raise ModelIntegrityError(
+            f"{folder / MANIFEST} failed its checksum (sha256 differs from {SEAL}): "
+            "the manifest was modified or corrupted"
+        )
+    return digest
+
+
 def read_manifest(folder: str | os.PathLike) -> dict:
-    """The manifest of a saved model folder (no verification)."""
+    """The manifest of a saved model folder, parsed and shape-checked (not verified: see
+    :func:`check_model_folder`)."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a saved photcat model folder")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelIntegrityError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ModelIntegrityError(
+            f"{path}: a model manifest is a JSON object, got {type(manifest).__name__}"
+        )
+    missing = [k for k in _REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise ModelIntegrityError(f"{path}: missing key(s) {', '.join(missing)}")
+    if not isinstance(manifest["files"], dict) or not isinstance(manifest["estimator"], dict):
+        raise ModelIntegrityError(f"{path}: 'files' and 'estimator' must be JSON objects")
+    return manifest
+
+
+def _inside(folder: Path, rel: Any) -> Path:
+    """``folder / rel`` for a manifest path that stays inside ``folder``, else an error."""
+    if not isinstance(rel, str) or not rel or "\\" in rel:
+        raise ModelIntegrityError(f"{folder / MANIFEST}: bad file name {rel!r}")
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts or rel != Path(rel).as_posix():
+        raise ModelIntegrityError(f"{folder / MANIFEST}: file {rel!r} is outside the model folder")
+    return folder / rel
+
+
+def _no_links(folder: Path) -> None:
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            p = Path(root, name)
+            if p.is_symlink():
+                raise ModelIntegrityError(
+                    f"{p} is a symbolic link: a model folder holds only its own files"
+                )
 
 
 def verify_files(folder: str | os.PathLike, manifest: dict | None = None) -> None:
-    """Check every file's sha256 against the manifest; raise naming the first bad file."""
+    """Check the seal, then every file's sha256 against the manifest; raise naming the first
+    bad file. Symbolic links, paths leaving the folder and unlisted files are refused."""
     folder = Path(folder)
+    if folder.is_symlink():
+        raise ModelIntegrityError(f"{folder} is a symbolic link, not a model folder")
+    model_digest(folder)
     manifest = read_manifest(folder) if manifest is None else manifest
+    _no_links(folder)
     listed = manifest.get("files", {})
     for rel, digest in listed.items():
-        path = folder / rel
+        path = _inside(folder, rel)
         if not path.is_file():
             raise ModelIntegrityError(f"{path} is listed in the manifest but missing")
         if sha256_file(path) != digest:
@@ -333,7 +448,7 @@ def verify_files(folder: str | os.PathLike, manifest: dict | None = None) -> Non
                 "the file was modified or corrupted"
             )
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    unlisted = sorted(present - set(listed) - {MANIFEST})
+    unlisted = sorted(present - set(listed) - {MANIFEST, SEAL})
     if unlisted:
         raise ModelIntegrityError(f"{folder} holds files not in its manifest: {unlisted}")
 
@@ -382,7 +497,7 @@ def check_model_folder(
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelIntegrityError(
             f"{folder / MANIFEST}: format_version {manifest.get('format_version')!r} is not "
-            f"supported (expected {FORMAT_VERSION})"
+            f"supported (expected {FORMAT_VERSION}; train and save the model again)"
         )
     verify_files(folder, manifest)
     if feature_spec is not None:

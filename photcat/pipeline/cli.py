@@ -113,19 +113,55 @@ def _run_kwargs(args) -> dict:
         kw["quiescent_params"] = _json_arg(args.quiescent_params, "--quiescent-params")
     if args.bands:
         kw["bands"] = [b.strip().lower() for b in args.bands.split(",") if b.strip()]
-    if args.no_restframe:
-        kw["restframe"] = False
+    if args.no_restframe:  # the training set keeps the fit: its UVJ labels train P(quiescent)
         kw["vac_restframe"] = False
     return kw
 
 
-def preflight(task) -> None:
-    """Check what can be checked before any task runs: files, schema, bands, model names."""
+def _check_values(task, config: str | None) -> None:
+    """Parameter values no task could run with, refused with the key (and file) named."""
+    from photcat.pipeline.config import check_config
+
+    configured = set()
+    if config:
+        for values in check_config(config).values():
+            configured |= {k.replace("-", "_") for k in values}
+
+    def bad(key: str, why: str) -> UsageError:
+        where = f" (set in {config})" if key in configured else ""
+        return UsageError(f"{key} = {getattr(task, key)!r}{where}: {why}")
+
+    for key in ("train_fraction", "valid_fraction"):
+        if not 0 < getattr(task, key) < 1:
+            raise bad(key, "a fraction must be between 0 and 1")
+    if task.train_fraction + task.valid_fraction >= 1:
+        raise bad(
+            "valid_fraction",
+            f"train_fraction + valid_fraction = {task.train_fraction + task.valid_fraction:g} "
+            "leaves no test split (must be below 1)",
+        )
+    if task.partition_rows < 1:
+        raise bad("partition_rows", "must be at least 1")
+    if task.pdf_nz < 0 or task.pdf_zmax <= task.pdf_zmin:
+        raise bad("pdf_nz", f"PDF grid ({task.pdf_zmin}, {task.pdf_zmax}, {task.pdf_nz}) is empty")
+    if not task.restframe:
+        raise bad(
+            "restframe",
+            "the quiescent model is trained on rest-frame UVJ labels, which need the "
+            "rest-frame fit; drop restframe = false (vac_restframe = false skips it in the "
+            "catalogue only)",
+        )
+
+
+def preflight(task, config: str | None = None) -> None:
+    """Check what can be checked before any task runs: parameter values, files, schema,
+    bands, model names."""
     from photcat.catalogs import CatalogError
     from photcat.features.uvj import preset
     from photcat.models import registry
     from photcat.pipeline.tasks import resolve_catalog
 
+    _check_values(task, config)
     try:
         for model, target in ((task.photoz_model, "photoz"), (task.quiescent_model, "quiescent")):
             if registry.model_task(model) != target:
@@ -151,6 +187,13 @@ def preflight(task) -> None:
                 raise UsageError(
                     f"band(s) {lacking} not in {what} {probe.meta['source']} (bands: {', '.join(probe.bands)})"
                 )
+            used = list(task.bands) or list(probe.bands)
+            if task.reference_band and task.reference_band not in used:
+                where = f" (set in {config})" if config else ""
+                raise UsageError(
+                    f"reference_band = {task.reference_band!r}{where} is not one of the bands "
+                    f"used ({', '.join(used)})"
+                )
         if not probes[0].report.has_redshift:
             raise UsageError(
                 f"--catalog {probes[0].meta['source']} has no spectroscopic redshift to train on"
@@ -173,7 +216,7 @@ def cmd_run(args) -> int:
         task = PredictFolder(**kwargs) if "target_folder" in kwargs else RunPipeline(**kwargs)
     except (luigi.parameter.ParameterException, ValueError, TypeError) as exc:
         raise UsageError(f"bad pipeline parameter: {exc}") from exc
-    preflight(task)
+    preflight(task, args.config)
     from photcat.pipeline.runner import build
 
     result = build([task], workers=args.workers, scheduler_url=args.scheduler_url)
@@ -226,6 +269,8 @@ def cmd_ingest(args) -> int:
 
     if args.out and Path(args.out).suffix.lower() not in (".fits", ".parquet", ".pq"):
         raise UsageError(f"--out {args.out}: use a .fits or .parquet file name")
+    if args.partition_rows < 1:
+        raise UsageError(f"--partition-rows must be at least 1, got {args.partition_rows}")
     if args.report_json and Path(args.report_json).resolve() == Path(args.catalog).resolve():
         raise UsageError(f"--report-json {args.report_json} is the input catalogue")
     provenance = {"command": "photcat ingest", "argv": sys.argv[1:]}
@@ -290,9 +335,12 @@ def cmd_train(args) -> int:
         },
         label=args.label,
     )
+    from photcat.models.persistence import model_digest
+
     print(
         f"model saved: {args.out}  ({cfg['n_train']} training rows, {cfg['training_seconds']:.1f} s)"
     )
+    print(f"  sha256 {model_digest(args.out)}  (pin it with photcat predict --model-sha256)")
     for k, v in (cfg.get("validation_metrics") or {}).items():
         if isinstance(v, float):
             print(f"  validation {k:<20} {v:.4f}")
@@ -310,7 +358,16 @@ def cmd_predict(args) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.partition_rows < 1:
         raise UsageError(f"--partition-rows must be at least 1, got {args.partition_rows}")
-    models = [load_model(m) for m in args.model]
+    pins = args.model_sha256 or []
+    if pins and len(pins) != len(args.model):
+        raise UsageError(
+            f"--model-sha256 given {len(pins)} time(s) for {len(args.model)} --model; give one "
+            "digest per model, in the same order"
+        )
+    models = [
+        load_model(m, pin)
+        for m, pin in zip(args.model, pins or [None] * len(args.model), strict=True)
+    ]
     column_mode = any(isinstance(m.spec, ColumnSpec) for m in models)
     config = PredictConfig(
         grid=(args.pdf_zmin, args.pdf_zmax, args.pdf_nz),
@@ -327,6 +384,8 @@ def cmd_predict(args) -> int:
         workers=args.workers,
         dask_scheduler=args.dask_scheduler,
         provenance={"command": "photcat predict", "argv": sys.argv[1:]},
+        overwrite=args.overwrite,
+        model_sha256=pins or None,
     )
     n_parts = len(manifest["partitions"])
     print(
@@ -337,10 +396,10 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from photcat.catalogs.writer import read_with_arrays
     from photcat.pipeline.report import catalog_metrics
+    from photcat.pipeline.stream import read_output
 
-    table, arrays, _ = read_with_arrays(args.catalog)
+    table, arrays, _ = read_output(args.catalog)
     metrics = catalog_metrics(table, arrays)
     if args.json:
         print(json.dumps(metrics, indent=2, default=str))
@@ -370,8 +429,11 @@ def cmd_scheduler(args) -> int:
     exe = shutil.which("luigid", path=str(Path(sys.executable).parent)) or shutil.which("luigid")
     if exe is None:
         raise UsageError("luigid not found: install luigi in this environment")
-    folder = Path(args.out) / "luigid"
-    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    from photcat.fileio import private_folder
+
+    # luigid unpickles state.pickle at start: only a folder nobody else can write is used
+    folder = private_folder(Path(args.out) / "luigid", ("state.pickle", "logs"))
+    (folder / "logs").mkdir(mode=0o700, exist_ok=True)
     argv = [
         exe,
         "--address",
@@ -433,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--no-restframe",
         action="store_true",
-        help="skip kcorrect rest-frame colours (no UVJ labels)",
+        help="no rest-frame U-V, V-J columns in the value-added catalogue (the fit still "
+        "runs on the training set, whose UVJ labels train the quiescent model)",
     )
     r.add_argument("--workers", type=int, default=1, help="Luigi worker processes (default 1)")
     r.add_argument(
@@ -506,6 +569,19 @@ def build_parser() -> argparse.ArgumentParser:
         "keeps its HEALPix layout), file.parquet (streamed), or file.fits (held in memory)",
     )
     q.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an output folder that also holds files photcat did not write (they "
+        "are kept; photcat never deletes a file it did not write)",
+    )
+    q.add_argument(
+        "--model-sha256",
+        action="append",
+        metavar="HEX",
+        help="refuse a model folder whose digest differs (repeat once per --model, in order; "
+        "`photcat train` prints it, every output records it)",
+    )
+    q.add_argument(
         "--partition-rows", type=int, default=500_000, help="rows per partition (default 500000)"
     )
     q.add_argument(
@@ -532,12 +608,20 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "evaluate", help="metrics of a value-added catalogue against its truth columns"
     )
-    e.add_argument("--catalog", required=True, help="value-added catalogue written by photcat")
+    e.add_argument(
+        "--catalog",
+        required=True,
+        help="value-added catalogue written by photcat (a file, or a photcat predict folder)",
+    )
     e.add_argument("--json", action="store_true", help="print every metric as JSON")
     e.set_defaults(func=cmd_evaluate)
 
     rp = sub.add_parser("report", help="HTML report with plots for a value-added catalogue")
-    rp.add_argument("--catalog", required=True, help="value-added catalogue written by photcat")
+    rp.add_argument(
+        "--catalog",
+        required=True,
+        help="value-added catalogue written by photcat (a file, or a photcat predict folder)",
+    )
     rp.add_argument("--out", required=True, help="report folder")
     rp.set_defaults(func=cmd_report)
 

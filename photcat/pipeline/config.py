@@ -31,21 +31,95 @@ class ConfigError(ValueError):
     """A configuration file names something photcat does not know."""
 
 
+# Keys of Luigi's own sections (their ``luigi.Config`` classes' parameters) are checked too;
+# these sections take free-form keys.
+FREE_SECTIONS = {"logging", "resources", "task_history"}
+# [core] keys Luigi reads directly rather than through its ``core`` class (luigi/rpc.py,
+# luigi/interface.py, luigi/setup_logging.py)
+CORE_EXTRA_KEYS = {
+    "default_scheduler_host",
+    "default_scheduler_port",
+    "default_scheduler_url",
+    "rpc_connect_timeout",
+    "rpc_retry_attempts",
+    "rpc_retry_wait",
+    "rpc_log_retries",
+    "no_configure_logging",
+    "autoload_range",
+    "hdfs_tmp_dir",
+}
+
+
 def _read(path: Path) -> dict[str, dict]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if path.suffix.lower() == ".toml":
         import toml
 
         try:
-            data = toml.load(path)
+            data = toml.loads(text)
         except toml.TomlDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        return {k: v for k, v in data.items() if isinstance(v, dict)}
+        loose = [k for k, v in data.items() if not isinstance(v, dict)]
+        if loose:
+            raise ConfigError(
+                f"top-level key {loose[0]!r} in {path}: every key belongs in a [Section]"
+            )
+        return data
     cp = configparser.ConfigParser()
     try:
-        cp.read(path)
+        cp.read_string(text, source=str(path))
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(
+            f"{path}, line {exc.lineno}: a key before any [Section]: {exc.line.strip()!r}"
+        ) from exc
     except configparser.Error as exc:
         raise ConfigError(f"{path}: not a valid cfg file: {exc}") from exc
     return {s: dict(cp.items(s, raw=True)) for s in cp.sections()}
+
+
+def _luigi_keys(section: str) -> set[str] | None:
+    """Known keys of one of Luigi's own sections; None when it takes any key."""
+    if section in FREE_SECTIONS:
+        return None
+    import luigi.interface  # noqa: F401 - registers [core]
+    import luigi.notifications  # noqa: F401 - [email], [smtp]
+    import luigi.retcodes  # noqa: F401
+    import luigi.scheduler  # noqa: F401
+    import luigi.worker  # noqa: F401
+    from luigi.task_register import Register, TaskClassException
+
+    try:
+        cls = Register.get_task_cls(section)
+    except TaskClassException:
+        return None
+    keys = {name for name, _ in cls.get_params()}
+    return keys | CORE_EXTRA_KEYS if section == "core" else keys
+
+
+def _check_value(param: luigi.Parameter, value, where: str) -> None:
+    """Parse a configured value the way Luigi will, so a bad one fails now, named."""
+    try:
+        if isinstance(value, str):
+            param.parse(value)
+            return
+        kinds = [
+            (luigi.BoolParameter, bool),
+            (luigi.IntParameter, int),
+            (luigi.FloatParameter, (int, float)),
+            (luigi.DictParameter, dict),
+            (luigi.ListParameter, (list, tuple)),
+        ]
+        for ptype, ok in kinds:
+            if isinstance(param, ptype):
+                if not isinstance(value, ok) or (ok is int and isinstance(value, bool)):
+                    raise ValueError(f"expected {ptype.__name__[:-9].lower() or 'a'} value")
+                return
+        param.parse(str(value))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: bad value {value!r} ({exc})") from exc
 
 
 def task_classes() -> dict[str, type]:
@@ -70,18 +144,26 @@ def check_config(path: str | Path) -> dict[str, dict]:
     known = task_classes()
     for section, values in sections.items():
         if section in LUIGI_SECTIONS:
+            keys = _luigi_keys(section)
+            for key in values:
+                if keys is not None and key.replace("-", "_") not in keys:
+                    raise ConfigError(
+                        f"unknown key {key!r} in Luigi's section [{section}] of {path}; "
+                        f"known keys: {', '.join(sorted(keys))}"
+                    )
             continue
         if section not in known:
             raise ConfigError(
                 f"unknown section [{section}] in {path}; photcat sections: {', '.join(sorted(known))}"
             )
-        params = {name for name, _ in known[section].get_params()}
-        for key in values:
+        params = dict(known[section].get_params())
+        for key, value in values.items():
             if key.replace("-", "_") not in params:
                 raise ConfigError(
                     f"unknown key {key!r} in section [{section}] of {path}; "
                     f"known keys: {', '.join(sorted(params))}"
                 )
+            _check_value(params[key.replace("-", "_")], value, f"[{section}] {key} in {path}")
     return sections
 
 

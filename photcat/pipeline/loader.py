@@ -1,7 +1,8 @@
 """The one way the pipeline loads a saved model: :func:`load_model`.
 
-A model folder is verified once (every file's SHA-256 against its manifest, see
-:func:`photcat.models.persistence.check_model_folder`), then its predictor is resolved:
+A model folder is verified once (the manifest against its seal, every file's SHA-256 against
+the manifest, see :func:`photcat.models.persistence.check_model_folder`; optionally the
+folder's digest against one the user pinned), then its predictor is resolved:
 networks and committees of networks as their numpy forward pass read straight from the
 ``.keras`` archives (:mod:`photcat.models.keras_archive`; TensorFlow is never imported),
 everything else (classical models, Bayesian networks) as the estimator itself. Evaluation,
@@ -20,7 +21,7 @@ import numpy as np
 
 from photcat.features.columns import spec_from_dict
 from photcat.features.spec import FeatureSpec
-from photcat.models.persistence import MANIFEST
+from photcat.models.persistence import MANIFEST, ModelIntegrityError
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class LoadedModel:
     feature_max: np.ndarray = field(repr=False, compare=False)
     manifest: dict = field(repr=False, compare=False)
     n_components: int = 1  # photo-z: Normal components per object (committee members × each)
+    sha256: str = ""  # the folder's digest (persistence.model_digest)
 
     @property
     def config(self) -> dict:
@@ -51,6 +53,7 @@ class LoadedModel:
         m = self.manifest
         return {
             "folder": self.folder,
+            "sha256": self.sha256,
             "class": m.get("class"),
             "task": m.get("task"),
             "model": self.config.get("model"),
@@ -66,26 +69,31 @@ class LoadedModel:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, mtime_ns: int) -> LoadedModel:
+def _load(path: str, mtime_ns: int, size: int) -> LoadedModel:
     from photcat.models.keras_archive import forward_from_manifest
-    from photcat.models.persistence import check_model_folder, load_estimator
+    from photcat.models.persistence import check_model_folder, load_estimator, model_digest
 
     manifest = check_model_folder(path)  # checksums read once, for either route
+    digest = model_digest(path)
     predictor = forward_from_manifest(path, manifest)
     if predictor is None:
         predictor = load_estimator(manifest["estimator"], Path(path))
-    cfg = manifest.get("config") or {}
-    feature_min = np.asarray(cfg.get("feature_min", []), dtype=np.float32)
-    return LoadedModel(
-        folder=path,
-        target=manifest["task"],
-        predictor=predictor,
-        spec=spec_from_dict(manifest["feature_spec"]),
-        feature_min=feature_min,
-        feature_max=np.asarray(cfg.get("feature_max", []), dtype=np.float32),
-        manifest=manifest,
-        n_components=_components(predictor, manifest["task"], feature_min),
-    )
+    try:
+        cfg = manifest.get("config") or {}
+        feature_min = np.asarray(cfg.get("feature_min", []), dtype=np.float32)
+        return LoadedModel(
+            folder=path,
+            target=manifest["task"],
+            predictor=predictor,
+            spec=spec_from_dict(manifest["feature_spec"]),
+            feature_min=feature_min,
+            feature_max=np.asarray(cfg.get("feature_max", []), dtype=np.float32),
+            manifest=manifest,
+            n_components=_components(predictor, manifest["task"], feature_min),
+            sha256=digest,
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelIntegrityError(f"{path}/{MANIFEST}: cannot use the saved model ({exc})") from exc
 
 
 def _components(predictor: Any, target: str, row: np.ndarray) -> int:
@@ -101,11 +109,21 @@ def _components(predictor: Any, target: str, row: np.ndarray) -> int:
     return int(getattr(pred, "n_components", 1))
 
 
-def load_model(model_dir: str | Path) -> LoadedModel:
+def load_model(model_dir: str | Path, sha256: str | None = None) -> LoadedModel:
     """A saved model folder, verified and loaded once per process (cached by path and the
-    manifest's modification time, so a re-saved folder is loaded again)."""
+    manifest's modification time, so a re-saved folder is loaded again).
+
+    ``sha256``: the folder digest the caller expects (``photcat predict --model-sha256``);
+    a folder with another digest is refused.
+    """
     folder = Path(model_dir).resolve()
     manifest = folder / MANIFEST
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest} not found: not a saved photcat model folder")
-    return _load(str(folder), manifest.stat().st_mtime_ns)
+    st = manifest.stat()
+    lm = _load(str(folder), st.st_mtime_ns, st.st_size)
+    if sha256 is not None and lm.sha256 != sha256.strip().lower():
+        raise ModelIntegrityError(
+            f"{folder}: digest {lm.sha256} differs from the pinned --model-sha256 {sha256}"
+        )
+    return lm

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from photcat.catalogs.writer import read_with_arrays
 from photcat.features.uvj import DEFAULT_PRESET
 from photcat.fileio import atomic_path, write_json
 from photcat.models import metrics as M
@@ -253,7 +252,9 @@ def make_report(
 ) -> dict:
     """Write ``metrics.json``, the PNG figures and ``index.html`` (last, atomically) to ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    table, arrays, meta = read_with_arrays(catalog)
+    from photcat.pipeline.stream import read_output
+
+    table, arrays, meta = read_output(catalog)
     metrics = catalog_metrics(table, arrays)
     metrics["catalog"] = str(catalog)
     metrics["evaluations"] = evaluations or []

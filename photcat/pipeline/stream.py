@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -51,15 +50,21 @@ from photcat.catalogs.partitions import (
     plan,
     read_partition,
 )
-from photcat.catalogs.writer import output_format, write_part, write_tables
-from photcat.fileio import sha256_file, write_json
+from photcat.catalogs.writer import write_part, write_tables
+from photcat.fileio import remove_temporaries, sha256_file, write_json
+from photcat.pipeline.outputs import (
+    MANIFEST_FORMAT,
+    OWN_PART,
+    STAGING_PREFIX,
+    check_output,
+    manifest_path,
+    output_layout,
+    output_lock,
+    own_entries,
+)
 from photcat.pipeline.vac import FLAG_BITS, PredictConfig, predict_partition
 
 log = logging.getLogger("photcat")
-
-MANIFEST_FORMAT = "photcat.stream-manifest/1"
-# the only names photcat writes into an output folder, and so the only ones it may replace
-_OWN_PART = re.compile(r"(part-\d+|dataset/Norder=\d+/Dir=\d+/Npix=\d+)\.parquet")
 
 
 # ----------------------------------------------------------------------------- one partition
@@ -76,15 +81,20 @@ class Job:
     out: str | None  # part file to write; None: return the Arrow table
     meta: dict = field(default_factory=dict)
     splits: str | None = None  # training-set file whose ``split`` column is joined in
+    model_sha256: tuple[str | None, ...] = ()  # pinned folder digests, one per model (or none)
 
 
 _SHIPPED: dict[str, Any] = {}  # model folder -> LoadedModel handed over by the parent process
 
 
-def _models(model_dirs: tuple[str, ...]) -> list:
+def _models(model_dirs: tuple[str, ...], pins: tuple[str | None, ...] = ()) -> list:
     from photcat.pipeline.loader import load_model
 
-    return [_SHIPPED[d] if d in _SHIPPED else load_model(d) for d in model_dirs]
+    pins = pins or (None,) * len(model_dirs)
+    return [
+        _SHIPPED[d] if d in _SHIPPED else load_model(d, pin)
+        for d, pin in zip(model_dirs, pins, strict=True)
+    ]
 
 
 def shippable(model_dirs: tuple[str, ...]) -> dict[str, Any]:
@@ -111,7 +121,7 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
     )
     at = predict_partition(
         table,
-        _models(job.model_dirs),
+        _models(job.model_dirs, job.model_sha256),
         job.config,
         meta=meta,
         input_units=input_units,
@@ -241,22 +251,6 @@ class _Dask:
 # ----------------------------------------------------------------------------- the driver
 
 
-def output_layout(out: str | Path) -> str:
-    """``parquet`` or ``fits`` for a file name, else ``folder``."""
-    try:
-        return output_format(out)
-    except ValueError:
-        return "folder"
-
-
-def manifest_path(out: str | Path) -> Path:
-    """Where the manifest of an output goes."""
-    out = Path(out)
-    if output_layout(out) == "folder":
-        return out / "manifest.json"
-    return out.with_name(out.name + ".manifest.json")
-
-
 def predict_catalog(
     catalog: str | Path,
     model_dirs: list[str | Path],
@@ -268,6 +262,8 @@ def predict_catalog(
     workers: int = 1,
     dask_scheduler: Any = None,
     provenance: dict | None = None,
+    overwrite: bool = False,
+    model_sha256: list[str | None] | None = None,
 ) -> dict:
     """Predict ``catalog`` partition by partition into ``out``; return the manifest.
 
@@ -277,53 +273,98 @@ def predict_catalog(
     columns as they are (models trained on ready-made columns). ``config``: the PDF grid,
     rest-frame and UVJ options (default :class:`PredictConfig`). ``dask_scheduler``: address
     of a Dask scheduler (or a ``distributed.Client``); else ``workers`` local processes.
+
+    The output is checked first (:func:`photcat.pipeline.outputs.check_output`: never over an
+    input or a model, never replacing files photcat did not write; ``overwrite`` allows a
+    folder holding other files, which are kept) and locked for the whole run. A folder
+    output is built in a staging folder inside it and moved into place only when every
+    partition has succeeded, so a failed run leaves the previous output as it was.
+    ``model_sha256``: folder digests to pin, one per model (None: not pinned).
     """
     catalog, out = Path(catalog), Path(out)
     config = config or PredictConfig()
+    if partition_rows < 1:
+        raise ValueError(f"partition_rows must be at least 1, got {partition_rows}")
     fmt = input_format(catalog)
     layout = output_layout(out)
     model_dirs = tuple(str(Path(d).resolve()) for d in model_dirs)
+    pins = tuple(model_sha256 or (None,) * len(model_dirs))
+    if len(pins) != len(model_dirs):
+        raise ValueError(f"{len(pins)} model digest(s) pinned for {len(model_dirs)} model(s)")
     for d in model_dirs:
         if not (Path(d) / "manifest.json").is_file():
             raise FileNotFoundError(
                 f"{d}/manifest.json not found: not a saved photcat model folder"
             )
+    check_output(out, [catalog], list(model_dirs), overwrite=overwrite)
+    loaded = _models(model_dirs, pins)  # verified (and pins checked) before any output exists
     meta = {**(provenance or {}), "source": str(catalog), "input_format": fmt}
-    jobs = _Jobs(schema, model_dirs, config, meta)
+    jobs = _Jobs(schema, model_dirs, config, meta, pins)
     parts: list[Partition] = []
-    executor: Any = _Local()
     if fmt in SEEKABLE:
         parts = plan(catalog, partition_rows)
         if not parts:
             raise CatalogError(f"{catalog} holds no rows to predict")
-        if dask_scheduler is not None:
-            executor = _Dask(dask_scheduler)
-        elif workers > 1 and len(parts) > 1:
-            executor = _Processes(workers, shippable(model_dirs))
-    elif dask_scheduler is not None or workers > 1:
-        log.warning("photcat: %s is %s, read in order by this process only", catalog, fmt)
+    created = not out.exists()
     try:
-        if layout == "folder":
-            entries = _to_folder(catalog, fmt, parts, jobs, out, executor, partition_rows)
-        else:
-            entries = _to_file(catalog, fmt, parts, jobs, out, executor, partition_rows)
-    finally:
-        executor.close()
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "photcat_version": __version__,
-        "output": str(out),
-        "layout": "hats" if (layout == "folder" and fmt == "hats") else layout,
-        "input": {"path": str(catalog), "format": fmt},
-        "rows": int(sum(e["rows"] for e in entries)),
-        "partitions": entries,
-        "config": {**meta, **config.to_dict(), "models": list(model_dirs)},
-        "flag_photcat_bits": dict(FLAG_BITS),
-    }
-    if layout != "folder":
-        manifest["sha256"] = sha256_file(out)
-    write_json(manifest_path(out), manifest)
+        with output_lock(out):
+            _remove_leftovers(out, layout)
+            executor: Any = _Local()
+            if parts and dask_scheduler is not None:
+                executor = _Dask(dask_scheduler)
+            elif parts and workers > 1 and len(parts) > 1:
+                executor = _Processes(workers, shippable(model_dirs))
+            elif not parts and (dask_scheduler is not None or workers > 1):
+                log.warning("photcat: %s is %s, read in order by this process only", catalog, fmt)
+            try:
+                if layout == "folder":
+                    entries = _to_folder(catalog, fmt, parts, jobs, out, executor, partition_rows)
+                else:
+                    entries = _to_file(catalog, fmt, parts, jobs, out, executor, partition_rows)
+            finally:
+                executor.close()
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "photcat_version": __version__,
+                "output": str(out),
+                "layout": "hats" if (layout == "folder" and fmt == "hats") else layout,
+                "input": {"path": str(catalog), "format": fmt},
+                "rows": int(sum(e["rows"] for e in entries)),
+                "partitions": entries,
+                "models": [{"folder": m.folder, "sha256": m.sha256} for m in loaded],
+                "config": {**meta, **config.to_dict(), "models": list(model_dirs)},
+                "flag_photcat_bits": dict(FLAG_BITS),
+            }
+            if layout != "folder":
+                manifest["sha256"] = sha256_file(out)
+            write_json(manifest_path(out), manifest)
+    except BaseException:
+        if created and layout == "folder":
+            _remove_if_only_lock(out)
+        raise
     return manifest
+
+
+def _remove_leftovers(out: Path, layout: str) -> None:
+    """Temporaries and staging folders a killed run into ``out`` left (we hold the lock)."""
+    if layout == "folder":
+        own, _ = own_entries(out)
+        gone = [out / n for n in own if n.startswith(STAGING_PREFIX) or n.endswith(".tmp")]
+        for p in gone:
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    else:
+        gone = remove_temporaries(out) + remove_temporaries(manifest_path(out))
+    if gone:
+        log.info("photcat: removed %d temporary file(s) a killed run left in %s", len(gone), out)
+
+
+def _remove_if_only_lock(out: Path) -> None:
+    """A folder this run created and that holds nothing but its lock file: remove it."""
+    from photcat.pipeline.outputs import LOCK_NAME
+
+    if out.is_dir() and [p.name for p in out.iterdir()] == [LOCK_NAME]:
+        (out / LOCK_NAME).unlink(missing_ok=True)
+        out.rmdir()
 
 
 @dataclass(frozen=True)
@@ -334,10 +375,19 @@ class _Jobs:
     model_dirs: tuple[str, ...]
     config: PredictConfig
     meta: dict
+    pins: tuple[str | None, ...] = ()
 
     def job(self, part: Partition | None, out: Path | None) -> Job:
         out_path = None if out is None or part is None else str(out / f"{part.name}.parquet")
-        return Job(part, self.schema, self.model_dirs, self.config, out_path, self.meta)
+        return Job(
+            part,
+            self.schema,
+            self.model_dirs,
+            self.config,
+            out_path,
+            self.meta,
+            model_sha256=self.pins,
+        )
 
     def sequential(self, catalog: Path, rows: int) -> Iterator[tuple[Job, pd.DataFrame, dict]]:
         """(job, table, table meta) for formats read in order (CSV, ASCII, HDF5)."""
@@ -369,58 +419,36 @@ def _results(parts, jobs: _Jobs, catalog, executor, rows, outdir: Path | None):
 
 
 def _to_folder(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> list[dict]:
+    """Part files into a staging folder inside ``out``, moved into place once all succeeded;
+    then the earlier run's parts that this run did not write again are removed (only files
+    :func:`~photcat.pipeline.outputs.own_entries` says photcat wrote)."""
     out.mkdir(parents=True, exist_ok=True)
-    old = out / "manifest.json"
-    stale: set[str] = set()
-    if old.is_file():  # a previous run: unmark it as complete now, drop its leftover parts last
-        if _manifest_format(old) != MANIFEST_FORMAT:
-            raise CatalogError(
-                f"{out} holds a manifest.json that photcat predict did not write (a model "
-                "folder, or another tool's output): choose another --out"
-            )
-        stale = _own_files(old, out)
-        old.unlink()
-    entries = []
-    for e in _results(parts, jobs, catalog, executor, rows, out):
-        if "table" in e:  # read in order by this process: write the part here
-            path = write_part(e.pop("table"), out / f"{part_name(e['index'])}.parquet")
-            e.update(file=path.name, sha256=sha256_file(path), bytes=path.stat().st_size)
-        entries.append(e)
-        log.info("photcat: partition %d: %d rows", e["index"], e["rows"])
-    if fmt == "hats":
-        _hats_metadata(catalog, out)
-    for name in stale - {e["file"] for e in entries}:
-        (out / name).unlink(missing_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+    try:
+        entries = []
+        for e in _results(parts, jobs, catalog, executor, rows, staging):
+            if "table" in e:  # read in order by this process: write the part here
+                path = write_part(e.pop("table"), staging / f"{part_name(e['index'])}.parquet")
+                e.update(file=path.name, sha256=sha256_file(path), bytes=path.stat().st_size)
+            entries.append(e)
+            log.info("photcat: partition %d: %d rows", e["index"], e["rows"])
+        if not sum(e["rows"] for e in entries):
+            raise CatalogError(f"{catalog} holds no rows to predict")
+        own_before, _ = own_entries(out)
+        (out / "manifest.json").unlink(missing_ok=True)  # incomplete until the new one is written
+        for e in entries:
+            dst = out / e["file"]
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / e["file"], dst)
+        if fmt == "hats":
+            _hats_metadata(catalog, out)
+        new = {e["file"] for e in entries}
+        for name in own_before:
+            if OWN_PART.fullmatch(name) and name not in new:
+                (out / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return entries
-
-
-def _manifest_format(path: Path) -> str | None:
-    """The ``format`` of a JSON manifest, or None when it is not a JSON object naming one."""
-    try:
-        value = json.loads(path.read_text())
-    except (ValueError, OSError):
-        return None
-    return value.get("format") if isinstance(value, dict) else None
-
-
-def _own_files(manifest: Path, out: Path) -> set[str]:
-    """Part files an earlier run's manifest lists that photcat itself could have written
-    there: names it generates, inside ``out``. Anything else in a manifest is ignored, so
-    an edited manifest can never make photcat delete a file elsewhere."""
-    try:
-        listed = json.loads(manifest.read_text()).get("partitions", [])
-        names = [e.get("file") for e in listed if isinstance(e, dict)]
-    except (ValueError, AttributeError, OSError):
-        return set()
-    root = out.resolve()
-    own = set()
-    for name in names:
-        if not isinstance(name, str) or not _OWN_PART.fullmatch(name):
-            continue
-        path = out / name
-        if path.resolve().parent.is_relative_to(root) and not path.is_symlink():
-            own.add(name)
-    return own
 
 
 def _to_file(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> list[dict]:
@@ -451,6 +479,8 @@ def _to_file(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> lis
             entries.append(e)
             log.info("photcat: partition %d: %d rows", i, e["rows"])
             yield t
+        if not sum(e["rows"] for e in entries):  # raised inside the atomic write: no file
+            raise CatalogError(f"{catalog} holds no rows to predict")
 
     try:
         write_tables(tables(), out)
@@ -488,12 +518,42 @@ def read_manifest(out: str | Path) -> dict:
     return json.loads(manifest_path(out).read_text())
 
 
+def read_output(out: str | Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """A value-added catalogue as (1-D columns, 2-D array columns, provenance): a file, or a
+    folder written by ``photcat predict`` (its parts in manifest order, checked first)."""
+    import numpy as np
+
+    from photcat.catalogs.writer import read_with_arrays
+
+    out = Path(out)
+    if not out.is_dir():
+        return read_with_arrays(out)
+    if not manifest_path(out).is_file():
+        raise CatalogError(f"{out} is a folder without the manifest.json photcat predict writes")
+    manifest = verify(out)
+    frames, arrays, meta = [], {}, {}
+    for e in manifest["partitions"]:
+        name = e.get("file")
+        if not isinstance(name, str) or not OWN_PART.fullmatch(name):
+            raise CatalogError(f"{manifest_path(out)}: bad part file name {name!r}")
+        df, arr, meta = read_with_arrays(out / name)
+        frames.append(df)
+        for k, v in arr.items():
+            arrays.setdefault(k, []).append(v)
+    table = pd.concat(frames, ignore_index=True)
+    return table, {k: np.concatenate(v) for k, v in arrays.items()}, meta
+
+
 def verify(out: str | Path) -> dict:
     """Check an output against its manifest (every part present, row counts, SHA-256)."""
     manifest = read_manifest(out)
     out = Path(out)
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise CatalogError(f"{manifest_path(out)} was not written by photcat predict")
     if manifest["layout"] in ("folder", "hats"):
         for e in manifest["partitions"]:
+            if not OWN_PART.fullmatch(str(e.get("file"))):
+                raise CatalogError(f"{manifest_path(out)}: bad part file name {e.get('file')!r}")
             f = out / e["file"]
             if not f.is_file():
                 raise CatalogError(f"{f} is listed in the manifest but missing")
@@ -512,6 +572,7 @@ __all__ = [
     "output_layout",
     "predict_catalog",
     "read_manifest",
+    "read_output",
     "run_job",
     "verify",
 ]
