@@ -124,13 +124,17 @@ def open_fits_table(path: Path) -> Iterator[Any]:
     the file holds every byte its header declares (a truncated file is a CatalogError)."""
     from astropy.io import fits
 
+    import warnings
+
     compressed = path.name.lower().endswith(".gz")
     try:
         hdul = fits.open(path, memmap=not compressed, lazy_load_hdus=True)
     except (OSError, ValueError, TypeError, EOFError) as exc:
         raise CatalogError(f"cannot read {path} as fits: {exc}") from exc
     with hdul:
-        hdu = fits_table_hdu(hdul, path)
+        with warnings.catch_warnings():  # astropy's truncation warning: our error says it
+            warnings.filterwarnings("ignore", message="File may have been truncated")
+            hdu = fits_table_hdu(hdul, path)
         hdr = hdu.header
         n = int(hdr["NAXIS2"])
         if not compressed:
@@ -315,10 +319,8 @@ def _iter_hdf5(path: Path, rows: int | None) -> Iterator[RawChunk]:
 def count_rows(path: Path, fmt: str) -> int | None:
     """Row count from metadata where cheap (FITS header, Parquet footer), else None."""
     if fmt == "fits" and not path.name.lower().endswith(".gz"):
-        from astropy.io import fits
-
-        with fits.open(path, memmap=True) as hdul:
-            return int(fits_table_hdu(hdul, path).header["NAXIS2"])
+        with open_fits_table(path) as hdu:  # a truncated file is refused here
+            return int(hdu.header["NAXIS2"])
     if fmt == "parquet":
         import pyarrow.dataset as ds
 

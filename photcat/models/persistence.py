@@ -373,12 +373,8 @@ def model_digest(folder: str | os.PathLike) -> str:
             f"{seal} not found: the folder was saved by a photcat older than format "
             f"{FORMAT_VERSION} or edited; train and save the model again"
         )
-    try:
-        recorded = seal.read_text(encoding="ascii").split()[0].lower()
-    except (UnicodeDecodeError, IndexError) as exc:
-        raise ModelIntegrityError(f"{seal}: not a SHA-256 line ({exc})") from exc
     digest = sha256_file(folder / MANIFEST)
-    if digest != recorded:
+    if seal.read_bytes() != f"{digest}  {MANIFEST}\n".encode():
         raise ModelIntegrityError(
             f"{folder / MANIFEST} failed its checksum (sha256 differs from {SEAL}): "
             "the manifest was modified or corrupted"

@@ -126,13 +126,6 @@ def check_output(
         raise OutputError(f"--out {out}: photcat writes .parquet, .fits or a folder, not {fmt}")
     if layout == "folder" and fmt in WRITABLE_FORMATS:  # .fits.gz, .fz
         raise OutputError(f"--out {out}: compressed FITS is not written; use .fits or .parquet")
-    for parent in out.absolute().parents:
-        if parent.exists() and not parent.is_dir():
-            raise OutputError(f"--out {out}: {parent} is a file, not a folder")
-    if layout == "folder" and out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is an existing file; a folder output needs a folder")
-    if layout != "folder" and out.is_dir():
-        raise OutputError(f"--out {out} is an existing folder, not a {layout} file")
     target = out.resolve()
     sidecar = manifest_path(out).resolve()
     for what, paths in (("input catalogue", inputs), ("model folder", models)):
@@ -147,6 +140,13 @@ def check_output(
                 raise OutputError(
                     f"--out {out} is, contains or lies inside the {what} {p}; choose another"
                 )
+    for parent in out.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"--out {out}: {parent} is a file, not a folder")
+    if layout == "folder" and out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is an existing file; a folder output needs a folder")
+    if layout != "folder" and out.is_dir():
+        raise OutputError(f"--out {out} is an existing folder, not a {layout} file")
     if layout == "folder":
         _check_folder(out, overwrite)
     else:
