@@ -122,9 +122,9 @@ def fits_table_hdu(hdul, path: Path):
 def open_fits_table(path: Path) -> Iterator[Any]:
     """The first table HDU of a FITS file (memory-mapped unless gzipped), after checking that
     the file holds every byte its header declares (a truncated file is a CatalogError)."""
-    from astropy.io import fits
-
     import warnings
+
+    from astropy.io import fits
 
     compressed = path.name.lower().endswith(".gz")
     try:
