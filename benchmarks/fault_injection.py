@@ -14,14 +14,18 @@ catalogue, small partitions so there are many) on a partitioned catalogue and:
   installs in its own child process (``PHOTCAT_FAULT_ENOSPC_AT``; photcat has no such hook);
 * corrupted intermediate files (truncated or edited by hand): a prediction partition, the
   final catalogue and a model file; the restarted pipeline must say it rebuilt them;
-* the bad-input property suite (tests/test_properties_*.py), to count the inputs tried.
+* the bad-input property suite (tests/test_properties_*.py), to count the inputs tried;
+* hostile- and careless-user probes of ``photcat predict`` (benchmarks/predict_probes.py):
+  a manifest naming paths outside the output, output over the input or a model, foreign
+  files in the output folder, a byte flipped anywhere in a model folder, two runs into one
+  output at once, SIGKILL then rerun. Their table is the second one in docs/reliability.md.
 
 After each scenario the final catalogue must hold every object exactly once and equal an
 uninterrupted run's catalogue column by column; every sealed output must match its seal and
 no temporary file may be left. Results go to benchmarks/results/reliability.json and the
 table in docs/reliability.md.
 
-    .venv/bin/python benchmarks/fault_injection.py [--trials 20] [--seed N]
+    .venv/bin/python benchmarks/fault_injection.py [--trials 20] [--seed N] [--probes-only]
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "reliability.json"
 DOC = ROOT / "docs" / "reliability.md"
 TABLE_START, TABLE_END = "<!-- reliability-table:start -->", "<!-- reliability-table:end -->"
+PROBES_START, PROBES_END = "<!-- reliability-probes:start -->", "<!-- reliability-probes:end -->"
 ENOSPC_ENV = "PHOTCAT_FAULT_ENOSPC_AT"
 
 
@@ -480,20 +485,36 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _replace_block(text: str, start: str, end: str, body: str) -> str:
+    block = f"{start}\n{body}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        return head + block + rest.split(end, 1)[1]
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
 def write_doc(results: dict) -> None:
-    text = DOC.read_text() if DOC.exists() else f"# Reliability\n\n{TABLE_START}\n{TABLE_END}\n"
-    block = (
-        f"{TABLE_START}\n"
-        f"Produced by `{results['command']}` on {results['date']} "
-        f"({results['catalogue_rows']:,} rows in {results['partitions']} partitions, "
-        f"seed {results['seed']}, {results['seconds']:.0f} s).\n\n"
-        f"{table(results)}\n{TABLE_END}"
-    )
-    if TABLE_START in text and TABLE_END in text:
-        head, rest = text.split(TABLE_START, 1)
-        text = head + block + rest.split(TABLE_END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
+    text = DOC.read_text() if DOC.exists() else "# Reliability\n"
+    if results.get("kill_trials") is not None:
+        text = _replace_block(
+            text,
+            TABLE_START,
+            TABLE_END,
+            f"Produced by `{results['command']}` on {results['date']} "
+            f"({results['catalogue_rows']:,} rows in {results['partitions']} partitions, "
+            f"seed {results['seed']}, {results['seconds']:.0f} s).\n\n{table(results)}",
+        )
+    if results.get("probes"):
+        from predict_probes import probe_table
+
+        text = _replace_block(
+            text,
+            PROBES_START,
+            PROBES_END,
+            f"Produced by `{results['command']}` on {results['date']} "
+            f"({results['catalogue_rows']:,} input rows, seed {results['seed']}, "
+            f"{results['probe_seconds']:.0f} s).\n\n{probe_table(results['probes'])}",
+        )
     DOC.write_text(text)
 
 
@@ -511,8 +532,12 @@ def run_all(
     tmpfs: bool = True,
     corruptions: tuple[str, ...] = ("partition", "catalogue", "model"),
     properties: bool = True,
+    probes: bool = True,
+    faults: bool = True,
+    probe_counts: tuple[int, int, int] = (12, 3, 4),
     log=print,
 ) -> dict:
+    """Every scenario; ``faults=False`` runs only the reference run and the probes."""
     t0 = time.perf_counter()
     cfg = make_inputs(work, rows, partition_rows)
     ref = work / "reference"
@@ -547,6 +572,9 @@ def run_all(
         "disk_full_tmpfs": [],
         "corruption": [],
     }
+    if not faults:
+        trials, disk_full, tmpfs, corruptions, properties = 0, 0, False, (), False
+        results["kill_trials"] = None
     seeds = np.random.SeedSequence(seed).generate_state(trials + disk_full + 8)
     timing = {"T": duration}
     for i in range(trials):
@@ -581,6 +609,19 @@ def run_all(
     if properties:
         results["property_suite"] = property_suite()
         log(f"property suite: {results['property_suite']['summary']}")
+    if probes:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from predict_probes import run_probes
+
+        tp = time.perf_counter()
+        flips, concurrent, kills = probe_counts
+        models = sorted(p for p in (ref / "models").iterdir() if p.is_dir())
+        results["probes"] = run_probes(
+            work, work / f"catalogue-{rows}.parquet", models, seed=seed,
+            flips=flips, concurrent=concurrent, kills=kills,
+        )  # fmt: skip
+        results["probe_seconds"] = round(time.perf_counter() - tp, 1)
+        log(f"probes: {len(results['probes'])} in {results['probe_seconds']:.0f} s")
     results["kill_T_final_s"] = round(timing["T"], 2)
     results["seconds"] = round(time.perf_counter() - t0, 1)
     return results
@@ -598,6 +639,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--disk-full", type=int, default=3, help="simulated ENOSPC runs (default 3)")
     p.add_argument("--no-tmpfs", action="store_true", help="skip the real tmpfs disk-full runs")
     p.add_argument("--no-properties", action="store_true", help="skip the property suite")
+    p.add_argument("--no-probes", action="store_true", help="skip the photcat predict probes")
+    p.add_argument(
+        "--probes-only", action="store_true", help="only the predict probes (second table)"
+    )
     p.add_argument("--workdir", help="scratch folder (default: a temporary folder, removed)")
     p.add_argument(
         "--no-write", action="store_true", help="do not write the JSON and the doc table"
@@ -619,13 +664,33 @@ def main(argv: list[str] | None = None) -> int:
             disk_full=args.disk_full,
             tmpfs=not args.no_tmpfs,
             properties=not args.no_properties,
+            probes=not args.no_probes,
+            faults=not args.probes_only,
         )
-    print(table(results))
+    if args.probes_only:
+        results["command"] += " --probes-only"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from predict_probes import probe_table, probes_ok
+
+    if results["kill_trials"] is not None:
+        print(table(results))
+    if results.get("probes"):
+        print(probe_table(results["probes"]))
     if not args.no_write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        if results["kill_trials"] is None:  # --probes-only: keep the fault results on record
+            saved.update(probes=results["probes"], probes_command=results["command"])
+            saved.update(probe_seconds=results["probe_seconds"], probes_date=results["date"])
+        else:
+            saved = results
+        RESULTS.write_text(json.dumps(saved, indent=1, default=str) + "\n")
         write_doc(results)
         print(f"wrote {RESULTS.relative_to(ROOT)} and {DOC.relative_to(ROOT)}")
+    if results.get("probes") and not probes_ok(results["probes"]):
+        return 1
+    if results["kill_trials"] is None:
+        return 0
     everything = (
         results["kill_trials"]
         + results["disk_full_simulated"]
