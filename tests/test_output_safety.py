@@ -121,6 +121,18 @@ def test_2_foreign_files_need_overwrite_and_are_never_deleted(models, catalog, t
     (out / "part-00003.parquet").write_text("not a catalogue")
     assert main(predict(models, catalog, out, "--overwrite")) == 2
     assert "part-00003.parquet has a name photcat writes" in one_line(capsys)
+    (out / "part-00003.parquet").unlink()
+    # links could lead photcat's writes elsewhere: refused even with --overwrite
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("dataset", ".photcat.lock", "part-00000.parquet"):
+        if (out / name).exists():
+            (out / name).unlink()
+        (out / name).symlink_to(elsewhere if name == "dataset" else elsewhere / name)
+        assert main(predict(models, catalog, out, "--overwrite")) == 2
+        assert "symbolic link" in one_line(capsys)
+        (out / name).unlink()
+    assert list(elsewhere.iterdir()) == []
     # an existing file that photcat did not write is never replaced
     other = tmp_path / "other.parquet"
     shutil.copyfile(catalog, other)

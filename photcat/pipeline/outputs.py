@@ -212,6 +212,12 @@ def _check_folder(out: Path, overwrite: bool) -> None:
             "or another tool's output): choose another --out"
         )
     _, foreign = own_entries(out)
+    links = [f for f in foreign if (out / f).is_symlink()]
+    if links:
+        raise OutputError(
+            f"{out / links[0]} is a symbolic link; photcat does not write into an output "
+            "folder holding links (they could lead its files elsewhere)"
+        )
     clash = [f for f in foreign if OWN_PART.fullmatch(f) or f in ("manifest.json", LOCK_NAME)]
     if clash:
         raise OutputError(
@@ -235,7 +241,10 @@ def output_lock(out: str | Path, command: str = "photcat predict") -> Iterator[P
     """
     path = lock_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:  # O_NOFOLLOW: a lock file made a link to another file must not truncate that file
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot open the lock file {path}: {exc.strerror}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
