@@ -99,7 +99,7 @@ class Probes:
         return self.box / "outputs" / f"{self.n:03d}-{name}"
 
     def record(self, probe: str, expect_refusal: bool, runs: list[tuple[int, str]], out: Path,
-               before: dict, **extra) -> dict:  # fmt: skip
+               before: dict, existed: bool = False, **extra) -> dict:  # fmt: skip
         after = _state(self.box, [out])
         lost = dup = 0
         if (out.exists() and any(rc == 0 for rc, _ in runs)) and not expect_refusal:
@@ -114,7 +114,7 @@ class Probes:
             "rows_lost": lost,
             "rows_duplicated": dup,
             "files_outside_touched": _touched(before, after),
-            "output_created_though_refused": bool(expect_refusal and out.exists()),
+            "output_created_though_refused": bool(expect_refusal and not existed and out.exists()),
             **extra,
         }
         self.records.append(r)
@@ -154,7 +154,7 @@ class Probes:
         runs = [_run(_args(self.models, self.catalog, out))]
         after = {"notes": (_sha(out / "notes.txt"),)}
         self.record("output folder holding a foreign file", True, runs, out,
-                    {k: v for k, v in before.items() if k != "notes"},
+                    {k: v for k, v in before.items() if k != "notes"}, existed=True,
                     foreign_file_kept=after["notes"] == before["notes"])  # fmt: skip
 
     def byte_flips(self, n: int, rng: np.random.Generator) -> None:

@@ -60,17 +60,18 @@ def umask() -> int:
 def temporaries(path: str | Path) -> list[Path]:
     """Temporary files and folders :func:`atomic_path` (and photcat's staging) leave beside
     ``path`` when a run is killed: ``.<name>.<random>.tmp``, ``.<name>.parts-<random>``."""
+    import re
+
     path = Path(path)
     if not path.parent.is_dir():
         return []
+    # mkstemp / mkdtemp add 8 characters from [a-z0-9_]
+    tmp = re.compile(re.escape(f".{path.name}.") + r"([a-z0-9_]{8}\.tmp|parts-[a-z0-9_]{8})")
     out = []
     for p in path.parent.iterdir():
-        n = p.name
-        if n.startswith(f".{path.name}.") and (
-            (n.endswith(".tmp") and p.is_file()) or (".parts-" in n and p.is_dir())
-        ):
-            if not p.is_symlink():
-                out.append(p)
+        m = tmp.fullmatch(p.name)
+        if m and not p.is_symlink() and (p.is_dir() == m.group(1).startswith("parts-")):
+            out.append(p)
     return sorted(out)
 
 
@@ -92,38 +93,42 @@ def private_folder(folder: str | Path, files: tuple[str, ...] = ()) -> Path:
     it must be owned by this user and writable by nobody else, else :class:`PermissionError`.
 
     For state that is unpickled or executed (luigid's ``state.pickle``): whoever can write
-    it can run code as this user. The parent must not let others replace the folder either
-    (not writable by others, unless it has the sticky bit, like /tmp)."""
+    it can run code as this user. No ancestor may let others replace the folder either
+    (each must be owned by this user or root, and not writable by others unless it has the
+    sticky bit, like /tmp). Everything is checked before anything is created."""
     import stat
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    if not folder.exists():
-        folder.mkdir(mode=0o700)
-        os.chmod(folder, 0o700)
+    folder = Path(folder).absolute()
     uid = os.getuid()
-    checks = [(folder.parent, True), (folder, False)] + [(folder / f, False) for f in files]
-    for path, is_parent in checks:
+    for anc in reversed(folder.parents):
+        if not anc.exists():
+            break
+        st = os.stat(anc)
+        if not stat.S_ISDIR(st.st_mode):
+            raise NotADirectoryError(f"{anc} is a file, not a folder")
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+            raise PermissionError(
+                f"{anc} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}), who "
+                f"could replace {folder}; use a private folder"
+            )
+        if st.st_uid not in (uid, 0):
+            raise PermissionError(f"{anc} is owned by uid {st.st_uid}, who could replace {folder}")
+    for path in [folder] + [folder / f for f in files]:
         if not path.exists() and not path.is_symlink():
             continue
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):
             raise PermissionError(f"{path} is a symbolic link; refusing to use it for state")
-        others_write = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if is_parent:
-            if others_write and not st.st_mode & stat.S_ISVTX:
-                raise PermissionError(
-                    f"{path} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}), "
-                    f"who could replace {folder.name}; use a private folder"
-                )
-            continue
         if st.st_uid != uid:
             raise PermissionError(f"{path} is owned by uid {st.st_uid}, not by you ({uid})")
-        if others_write:
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise PermissionError(
                 f"{path} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
                 f"run chmod go-w {path} if you trust its content"
             )
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        os.chmod(folder, 0o700)
     return folder
 
 

@@ -130,7 +130,7 @@ def test_2_foreign_files_need_overwrite_and_are_never_deleted(models, catalog, t
             (out / name).unlink()
         (out / name).symlink_to(elsewhere if name == "dataset" else elsewhere / name)
         assert main(predict(models, catalog, out, "--overwrite")) == 2
-        assert "symbolic link" in one_line(capsys)
+        assert "symbolic or hard link" in one_line(capsys)
         (out / name).unlink()
     assert list(elsewhere.iterdir()) == []
     # an existing file that photcat did not write is never replaced
@@ -139,6 +139,44 @@ def test_2_foreign_files_need_overwrite_and_are_never_deleted(models, catalog, t
     assert main(predict(models, catalog, other)) == 2
     assert "not written by photcat" in one_line(capsys)
     assert other.read_bytes() == catalog.read_bytes()
+
+
+def test_2_links_user_temporaries_and_nested_outputs_are_left_alone(
+    models, catalog, tmp_path, capsys
+):
+    """Second hostile-user review: hard links, a user's own .tmp files, an output inside
+    another output, an ingested table posing as an output."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+    out = tmp_path / "vac"
+    out.mkdir()
+    os.link(outside, out / ".photcat.lock")
+    assert main(predict(models, catalog, out, "--overwrite")) == 2
+    assert "hard link" in one_line(capsys)
+    (out / ".photcat.lock").unlink()
+    os.link(outside, out / "properties")
+    assert main(predict(models, catalog, out, "--overwrite")) == 2
+    assert "hard link" in one_line(capsys)
+    (out / "properties").unlink()
+    file_out = tmp_path / "vac.parquet"
+    os.link(outside, tmp_path / ".vac.parquet.lock")
+    assert main(predict(models, catalog, file_out)) == 2
+    assert "not a regular file with one name" in one_line(capsys)
+    assert outside.read_text() == "precious"
+    (tmp_path / ".vac.parquet.lock").unlink()
+    (out / ".notes.tmp").write_text("draft")
+    (tmp_path / ".vac.parquet.mine.tmp").write_text("draft")
+    assert main(predict(models, catalog, out, "--overwrite")) == 0
+    assert main(predict(models, catalog, file_out)) == 0
+    assert (out / ".notes.tmp").read_text() == "draft"
+    assert (tmp_path / ".vac.parquet.mine.tmp").read_text() == "draft"
+    assert main(predict(models, catalog, out / "part-00000.parquet")) == 2
+    assert f"lies inside the output {out}" in one_line(capsys)
+    ingested = tmp_path / "ingested.parquet"
+    assert main(["ingest", "--catalog", str(catalog), "--schema", "canonical", "--out", str(ingested)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(predict(models, catalog, ingested)) == 2
+    assert "not written by photcat" in one_line(capsys)
 
 
 # ----------------------------------------------------------------------------- item 3
@@ -336,6 +374,9 @@ def test_6_bad_configuration_files_are_one_line_errors(tmp_path, capsys):
         ("RunPipeline", "restframe = false", "restframe = False (set in"),
         ("RunPipeline", "seed = 1.5", "[RunPipeline] seed in"),
         ("worker", "keep_alvie = true", "unknown key 'keep_alvie' in Luigi's section [worker]"),
+        ("scheduler", "retry_delay = abc", "[scheduler] retry_delay in"),
+        ("RunPipeline", "pdf_zmax = -1", "pdf_zmax = -1.0 (set in"),
+        ("TrainingSet", "train_fraction = 0.5", "[TrainingSet] train_fraction in"),
     ],
 )
 def test_7_configuration_is_checked_before_any_task(tmp_path, capsys, section, line, expect):
@@ -353,6 +394,18 @@ def test_7_configuration_is_checked_before_any_task(tmp_path, capsys, section, l
     assert res.returncode == 2 and len(err) == 1, res.stderr
     assert expect in err[0] and str(cfg) in err[0], err
     assert not out.exists()
+
+
+def test_7_a_toml_array_for_a_list_parameter_is_read(tmp_path):
+    cfg = tmp_path / "bands.toml"
+    cfg.write_text('[RunPipeline]\nbands = ["g", "r", "i"]\n')
+    code = (
+        f"from photcat.pipeline.config import use_config; use_config({str(cfg)!r}); "
+        "from photcat.pipeline.tasks import RunPipeline; print(list(RunPipeline().bands))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "['g', 'r', 'i']"
 
 
 # ----------------------------------------------------------------------------- item 8

@@ -3,7 +3,8 @@
 Two SIGKILL trials at seeded random moments, one simulated ENOSPC write, a partition and
 the final catalogue truncated by hand, on 1,000 rows in 10 partitions. Each must end with a catalogue equal to
 the uninterrupted run's: no row lost, none duplicated, no temporary file left, every seal
-intact. The full run (20+ trials, a real tmpfs) is the script itself; see docs/reliability.md.
+intact. The predict probes (benchmarks/predict_probes.py) run with fewer flips, kills and
+concurrent pairs. The full run (20+ trials, a real tmpfs) is the script itself; see docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def results(fi, tmp_path_factory):
         tmpfs=False,
         corruptions=("partition", "catalogue"),
         properties=False,
+        probe_counts=(4, 1, 2),
         log=lambda *a: None,
     )
 
@@ -86,3 +88,21 @@ def test_table_reports_zero_lost_and_duplicated(fi, results):
     for line in rows:
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[4] == "0" and cells[5] == "0", line
+
+
+def test_predict_probes_refuse_and_touch_nothing_outside(results):
+    """The hostile-user probes of photcat predict (benchmarks/predict_probes.py): every probe
+    that must be refused is, in one line; no row lost or duplicated; nothing outside the
+    output touched; no temporary left after a SIGKILL and a rerun."""
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    from predict_probes import probes_ok
+
+    probes = results["probes"]
+    assert len(probes) == 1 + 2 + 2 + 1 + 4 + 1 + 2
+    assert sum(r["expect_refusal"] for r in probes) == 9
+    for r in probes:
+        assert not r["files_outside_touched"] and not r["rows_lost"], r
+        assert not r["rows_duplicated"] and not r.get("temporaries_left"), r
+    assert probes_ok(probes)

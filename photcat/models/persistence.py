@@ -373,8 +373,16 @@ def model_digest(folder: str | os.PathLike) -> str:
             f"{seal} not found: the folder was saved by a photcat older than format "
             f"{FORMAT_VERSION} or edited; train and save the model again"
         )
+    import re
+
     digest = sha256_file(folder / MANIFEST)
-    if seal.read_bytes() != f"{digest}  {MANIFEST}\n".encode():
+    line = seal.read_bytes()
+    if not re.fullmatch(rb"[0-9a-f]{64}  manifest\.json\n", line):
+        raise ModelIntegrityError(
+            f"{seal} is not the line photcat writes ('<64 lowercase hex digits>  {MANIFEST}'): "
+            "it was modified or corrupted"
+        )
+    if line != f"{digest}  {MANIFEST}\n".encode():
         raise ModelIntegrityError(
             f"{folder / MANIFEST} failed its checksum (sha256 differs from {SEAL}): "
             "the manifest was modified or corrupted"

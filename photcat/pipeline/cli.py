@@ -142,8 +142,10 @@ def _check_values(task, config: str | None) -> None:
         )
     if task.partition_rows < 1:
         raise bad("partition_rows", "must be at least 1")
-    if task.pdf_nz < 0 or task.pdf_zmax <= task.pdf_zmin:
-        raise bad("pdf_nz", f"PDF grid ({task.pdf_zmin}, {task.pdf_zmax}, {task.pdf_nz}) is empty")
+    if task.pdf_nz < 0:
+        raise bad("pdf_nz", "must be 0 (no gridded PDF) or more")
+    if task.pdf_zmax <= task.pdf_zmin:
+        raise bad("pdf_zmax", f"must be above pdf_zmin = {task.pdf_zmin}")
     if not task.restframe:
         raise bad(
             "restframe",
@@ -358,7 +360,19 @@ def cmd_predict(args) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.partition_rows < 1:
         raise UsageError(f"--partition-rows must be at least 1, got {args.partition_rows}")
-    pins = args.model_sha256 or []
+    import re
+
+    from photcat.pipeline.outputs import output_layout
+
+    if args.out.endswith(("/", os.sep)) and output_layout(args.out.rstrip("/")) != "folder":
+        raise UsageError(
+            f"--out {args.out} ends with / (a folder) but names a {output_layout(args.out.rstrip('/'))} "
+            "file; drop the / or choose a folder name without a catalogue suffix"
+        )
+    pins = [p.strip().lower() for p in args.model_sha256 or []]
+    bad = [p for p in pins if not re.fullmatch(r"[0-9a-f]{64}", p)]
+    if bad:
+        raise UsageError(f"--model-sha256 {bad[0]!r} is not a SHA-256 (64 hexadecimal digits)")
     if pins and len(pins) != len(args.model):
         raise UsageError(
             f"--model-sha256 given {len(pins)} time(s) for {len(args.model)} --model; give one "

@@ -80,8 +80,13 @@ def _read(path: Path) -> dict[str, dict]:
     return {s: dict(cp.items(s, raw=True)) for s in cp.sections()}
 
 
-def _luigi_keys(section: str) -> set[str] | None:
-    """Known keys of one of Luigi's own sections; None when it takes any key."""
+# The tasks ``photcat run`` starts; every other task is cloned from one of them, which passes
+# their values down, so a key in another task's section would be silently ignored.
+TOP_TASKS = ("RunPipeline", "PredictFolder")
+
+
+def _luigi_params(section: str) -> dict | None:
+    """Parameters of one of Luigi's own sections; None when it takes any key."""
     if section in FREE_SECTIONS:
         return None
     import luigi.interface  # noqa: F401 - registers [core]
@@ -95,8 +100,7 @@ def _luigi_keys(section: str) -> set[str] | None:
         cls = Register.get_task_cls(section)
     except TaskClassException:
         return None
-    keys = {name for name, _ in cls.get_params()}
-    return keys | CORE_EXTRA_KEYS if section == "core" else keys
+    return dict(cls.get_params())
 
 
 def _check_value(param: luigi.Parameter, value, where: str) -> None:
@@ -144,12 +148,18 @@ def check_config(path: str | Path) -> dict[str, dict]:
     known = task_classes()
     for section, values in sections.items():
         if section in LUIGI_SECTIONS:
-            keys = _luigi_keys(section)
-            for key in values:
-                if keys is not None and key.replace("-", "_") not in keys:
+            params = _luigi_params(section)
+            if params is None:
+                continue
+            extra = CORE_EXTRA_KEYS if section == "core" else set()
+            for key, value in values.items():
+                name = key.replace("-", "_")
+                if name in params:
+                    _check_value(params[name], value, f"[{section}] {key} in {path}")
+                elif name not in extra:
                     raise ConfigError(
                         f"unknown key {key!r} in Luigi's section [{section}] of {path}; "
-                        f"known keys: {', '.join(sorted(keys))}"
+                        f"known keys: {', '.join(sorted(set(params) | extra))}"
                     )
             continue
         if section not in known:
@@ -157,6 +167,12 @@ def check_config(path: str | Path) -> dict[str, dict]:
                 f"unknown section [{section}] in {path}; photcat sections: {', '.join(sorted(known))}"
             )
         params = dict(known[section].get_params())
+        if section not in TOP_TASKS and values:
+            key = next(iter(values))
+            raise ConfigError(
+                f"[{section}] {key} in {path} would have no effect: photcat run passes the "
+                f"values of [{TOP_TASKS[0]}] (or [{TOP_TASKS[1]}]) to every task; set it there"
+            )
         for key, value in values.items():
             if key.replace("-", "_") not in params:
                 raise ConfigError(
@@ -174,4 +190,15 @@ def use_config(path: str | Path) -> None:
     parser = "toml" if path.suffix.lower() == ".toml" else "cfg"
     os.environ["LUIGI_CONFIG_PARSER"] = parser
     luigi.configuration.add_config_path(str(path))
-    luigi.configuration.get_config(parser).reload()
+    config = luigi.configuration.get_config(parser)
+    config.reload()
+    if parser == "toml":  # Luigi parses a ListParameter from JSON text, not from a TOML array
+        import json
+
+        known = task_classes()
+        for section, values in config.data.items():
+            params = dict(known[section].get_params()) if section in known else {}
+            for key, value in list(values.items()):
+                param = params.get(key.replace("-", "_"))
+                if isinstance(param, luigi.ListParameter) and isinstance(value, list | tuple):
+                    values[key] = json.dumps(list(value))

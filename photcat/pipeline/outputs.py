@@ -22,6 +22,7 @@ import json
 import os
 import re
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,9 @@ LOCK_NAME = ".photcat.lock"
 STAGING_PREFIX = ".photcat-staging-"
 # the only part names photcat writes into an output folder, and so the only ones it may replace
 OWN_PART = re.compile(r"(part-\d+|dataset/Norder=\d+/Dir=\d+/Npix=\d+)\.parquet")
+# the temporaries photcat's atomic writes leave in a folder output when killed
+# (photcat.fileio.atomic_path: ".<name>.<8 random characters>.tmp")
+OWN_TMP = re.compile(r"\.(manifest\.json|part-\d+\.parquet)\.[a-z0-9_]{8}\.tmp")
 # files photcat writes beside the parts of a HATS output (photcat.pipeline.stream._hats_metadata)
 HATS_FILES = frozenset(
     {
@@ -85,23 +89,29 @@ def manifest_format(path: Path) -> str | None:
 
 
 def written_by_photcat(path: Path) -> bool:
-    """True for a catalogue file that carries photcat's provenance (and is not a link)."""
-    if path.is_symlink() or not path.is_file():
+    """True for a value-added catalogue file that photcat wrote: photcat's provenance
+    (Parquet schema metadata ``photcat``, FITS ``PCMETA``) naming the models it was predicted
+    with (so an ingested canonical table is not one), not a link, not hard-linked."""
+    if path.is_symlink() or not path.is_file() or path.stat().st_nlink > 1:
         return False
     try:
         if format_from_name(path) == "parquet":
             import pyarrow.parquet as pq
 
             md = pq.read_schema(path).metadata or {}
-            return b"photcat" in md
-        if format_from_name(path) == "fits":
+            meta = json.loads(md.get(b"photcat", b"{}"))
+        elif format_from_name(path) == "fits":
             from astropy.io import fits
 
             with fits.open(path, memmap=False) as hdul:
-                return any("PHOTCATV" in h.header for h in hdul)
+                meta = next(
+                    (json.loads(h.header["PCMETA"]) for h in hdul if "PCMETA" in h.header), {}
+                )
+        else:
+            return False
     except Exception:  # noqa: BLE001 - unreadable: not something photcat wrote
         return False
-    return False
+    return isinstance(meta, dict) and bool(meta.get("models"))
 
 
 def _same_or_nested(a: Path, b: Path) -> bool:
@@ -147,6 +157,13 @@ def check_output(
         raise OutputError(f"--out {out} is an existing file; a folder output needs a folder")
     if layout != "folder" and out.is_dir():
         raise OutputError(f"--out {out} is an existing folder, not a {layout} file")
+    for parent in out.absolute().parents:
+        man = parent / "manifest.json"
+        if man.is_file() and (
+            manifest_format(man) == MANIFEST_FORMAT or (parent / "manifest.sha256").exists()
+        ):
+            what = "a model folder" if (parent / "manifest.sha256").exists() else "the output"
+            raise OutputError(f"--out {out} lies inside {what} {parent}; choose another")
     if layout == "folder":
         _check_folder(out, overwrite)
     else:
@@ -173,6 +190,7 @@ def own_entries(out: Path) -> tuple[set[str], list[str]]:
     foreign: list[str] = []
     if not out.is_dir():
         return own, foreign
+    hats = _our_hats_output(out)
     for root, dirs, files in os.walk(out):
         rel_root = Path(root).relative_to(out)
         for d in list(dirs):
@@ -191,15 +209,30 @@ def own_entries(out: Path) -> tuple[set[str], list[str]]:
                 foreign.append(rel)
             elif rel == "manifest.json":
                 (own.add if manifest_format(p) == MANIFEST_FORMAT else foreign.append)(rel)
-            elif rel == LOCK_NAME or rel in HATS_FILES:
+            elif p.stat().st_nlink > 1:  # a hard link: its other names may be anywhere
+                foreign.append(rel)
+            elif rel == LOCK_NAME or (hats and rel in HATS_FILES):
                 own.add(rel)
-            elif f.startswith(".") and f.endswith(".tmp"):
+            elif OWN_TMP.fullmatch(rel):
                 own.add(rel)
             elif OWN_PART.fullmatch(rel) and written_by_photcat(p):
                 own.add(rel)
             else:
                 foreign.append(rel)
     return own, sorted(foreign)
+
+
+def _our_hats_output(out: Path) -> bool:
+    """A folder holding a HATS output photcat predict wrote (its metadata files are ours)."""
+    try:
+        man = json.loads((out / "manifest.json").read_bytes())
+    except (ValueError, OSError):
+        return False
+    return (
+        isinstance(man, dict)
+        and man.get("format") == MANIFEST_FORMAT
+        and man.get("layout") == "hats"
+    )
 
 
 def _check_folder(out: Path, overwrite: bool) -> None:
@@ -212,13 +245,17 @@ def _check_folder(out: Path, overwrite: bool) -> None:
             "or another tool's output): choose another --out"
         )
     _, foreign = own_entries(out)
-    links = [f for f in foreign if (out / f).is_symlink()]
+    links = [f for f in foreign if (out / f).is_symlink() or (out / f).stat().st_nlink > 1]
     if links:
         raise OutputError(
-            f"{out / links[0]} is a symbolic link; photcat does not write into an output "
-            "folder holding links (they could lead its files elsewhere)"
+            f"{out / links[0]} is a symbolic or hard link; photcat does not write into an "
+            "output folder holding links (they could lead its writes elsewhere)"
         )
-    clash = [f for f in foreign if OWN_PART.fullmatch(f) or f in ("manifest.json", LOCK_NAME)]
+    clash = [
+        f
+        for f in foreign
+        if OWN_PART.fullmatch(f) or f in ("manifest.json", LOCK_NAME) or f in HATS_FILES
+    ]
     if clash:
         raise OutputError(
             f"{out / clash[0]} has a name photcat writes but was not written by photcat; "
@@ -233,21 +270,34 @@ def _check_folder(out: Path, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(out: str | Path, command: str = "photcat predict") -> Iterator[Path]:
+def output_lock(
+    out: str | Path, command: str = "photcat predict", *, remove_on_error: bool = False
+) -> Iterator[Path]:
     """Hold the output's lock for the duration; refuse when another process holds it.
 
     The lock file records who holds it (pid, host, start time, command) for the message a
-    second run prints. It is left in place: removing a lock file races with its next user.
+    second run prints. It is left in place (removing a lock file races with its next user),
+    except that ``remove_on_error`` removes it when the body fails (a run that created
+    nothing else leaves nothing behind).
     """
     path = lock_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # O_NOFOLLOW: a lock file made a link to another file must not truncate that file
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
     except OSError as exc:
-        raise OutputError(f"cannot open the lock file {path}: {exc.strerror}") from exc
+        why = "it is a symbolic link" if path.is_symlink() else exc.strerror
+        raise OutputError(f"cannot use the lock file {path}: {why}") from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        raise OutputError(
+            f"cannot use the lock file {path}: not a regular file with one name (a hard link?)"
+        )
+    acquired = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            acquired = True
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
             raise OutputError(
@@ -261,6 +311,10 @@ def output_lock(out: str | Path, command: str = "photcat predict") -> Iterator[P
         os.ftruncate(fd, 0)
         os.pwrite(fd, info.encode() + b"\n", 0)
         yield path
+    except BaseException:
+        if acquired and remove_on_error:
+            path.unlink(missing_ok=True)
+        raise
     finally:
         os.close(fd)  # releases the flock
 

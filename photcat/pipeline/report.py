@@ -251,10 +251,10 @@ def make_report(
     provenance: dict | None = None,
 ) -> dict:
     """Write ``metrics.json``, the PNG figures and ``index.html`` (last, atomically) to ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
     from photcat.pipeline.stream import read_output
 
-    table, arrays, meta = read_output(catalog)
+    table, arrays, meta = read_output(catalog)  # read first: a bad catalogue creates nothing
+    folder.mkdir(parents=True, exist_ok=True)
     metrics = catalog_metrics(table, arrays)
     metrics["catalog"] = str(catalog)
     metrics["evaluations"] = evaluations or []

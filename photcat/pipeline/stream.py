@@ -173,9 +173,28 @@ def _ipc_sha256(table) -> str:
 # ----------------------------------------------------------------------------- executors
 
 
-def _init_worker(models: dict[str, Any]) -> None:
+def _init_worker(models: dict[str, Any], parent: int | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _die_with_parent(parent)
     _SHIPPED.update(models)
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: SIGKILL this worker when the process that started it dies (a killed
+    ``photcat predict`` must not leave workers writing into its staging folder)."""
+    import ctypes
+    import signal
+    import sys
+
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 class _Local:
@@ -200,7 +219,7 @@ class _Processes:
             max_workers=workers,
             mp_context=mp.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(models,),
+            initargs=(models, os.getpid()),
         )
 
     def map(self, jobs: list[Job]) -> Iterator[dict]:
@@ -307,7 +326,7 @@ def predict_catalog(
             raise CatalogError(f"{catalog} holds no rows to predict")
     created = not out.exists()
     try:
-        with output_lock(out):
+        with output_lock(out, remove_on_error=created):
             _remove_leftovers(out, layout)
             executor: Any = _Local()
             if parts and dask_scheduler is not None:
@@ -340,7 +359,7 @@ def predict_catalog(
             write_json(manifest_path(out), manifest)
     except BaseException:
         if created and layout == "folder":
-            _remove_if_only_lock(out)
+            _remove_if_empty(out)
         raise
     return manifest
 
@@ -358,12 +377,9 @@ def _remove_leftovers(out: Path, layout: str) -> None:
         log.info("photcat: removed %d temporary file(s) a killed run left in %s", len(gone), out)
 
 
-def _remove_if_only_lock(out: Path) -> None:
-    """A folder this run created and that holds nothing but its lock file: remove it."""
-    from photcat.pipeline.outputs import LOCK_NAME
-
-    if out.is_dir() and [p.name for p in out.iterdir()] == [LOCK_NAME]:
-        (out / LOCK_NAME).unlink(missing_ok=True)
+def _remove_if_empty(out: Path) -> None:
+    """A folder this failed run created and left empty: remove it."""
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
         out.rmdir()
 
 
@@ -431,7 +447,8 @@ def _to_folder(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> l
                 path = write_part(e.pop("table"), staging / f"{part_name(e['index'])}.parquet")
                 e.update(file=path.name, sha256=sha256_file(path), bytes=path.stat().st_size)
             entries.append(e)
-            log.info("photcat: partition %d: %d rows", e["index"], e["rows"])
+            if e["rows"]:
+                log.info("photcat: partition %d: %d rows", e["index"], e["rows"])
         if not sum(e["rows"] for e in entries):
             raise CatalogError(f"{catalog} holds no rows to predict")
         own_before, _ = own_entries(out)
@@ -477,7 +494,8 @@ def _to_file(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> lis
                 e["row_group"] = n_groups
                 n_groups += 1
             entries.append(e)
-            log.info("photcat: partition %d: %d rows", i, e["rows"])
+            if e["rows"]:
+                log.info("photcat: partition %d: %d rows", i, e["rows"])
             yield t
         if not sum(e["rows"] for e in entries):  # raised inside the atomic write: no file
             raise CatalogError(f"{catalog} holds no rows to predict")
@@ -497,6 +515,10 @@ def _hats_metadata(catalog: Path, out: Path) -> None:
         from hats.io.parquet_metadata import write_parquet_metadata
     except ImportError:  # pragma: no cover
         return
+    from photcat.pipeline.outputs import HATS_FILES
+
+    for name in HATS_FILES:  # ours (check_output): removed, so no write follows a link
+        (out / name).unlink(missing_ok=True)
     for name in ("partition_info.csv",):
         if (catalog / name).is_file():
             shutil.copyfile(catalog / name, out / name)
@@ -514,8 +536,27 @@ def pq_rows(path: Path) -> int:
 
 
 def read_manifest(out: str | Path) -> dict:
-    """The manifest of a streamed output (folder or file)."""
-    return json.loads(manifest_path(out).read_text())
+    """The manifest of a streamed output (folder or file), shape-checked: a CatalogError
+    naming the manifest when it is not one ``photcat predict`` wrote."""
+    path = manifest_path(out)
+    try:
+        manifest = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise CatalogError(f"{path} not found: not an output of photcat predict") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CatalogError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise CatalogError(f"{path} was not written by photcat predict")
+    parts = manifest.get("partitions")
+    keys = ("file", "rows", "sha256") if manifest.get("layout") in ("folder", "hats") else ("rows",)
+    if (
+        manifest.get("layout") not in ("folder", "hats", "parquet", "fits")
+        or not isinstance(parts, list)
+        or not parts
+        or not all(isinstance(e, dict) and all(k in e for k in keys) for e in parts)
+    ):
+        raise CatalogError(f"{path}: damaged manifest (layout or partition list)")
+    return manifest
 
 
 def read_output(out: str | Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
@@ -548,8 +589,6 @@ def verify(out: str | Path) -> dict:
     """Check an output against its manifest (every part present, row counts, SHA-256)."""
     manifest = read_manifest(out)
     out = Path(out)
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise CatalogError(f"{manifest_path(out)} was not written by photcat predict")
     if manifest["layout"] in ("folder", "hats"):
         for e in manifest["partitions"]:
             if not OWN_PART.fullmatch(str(e.get("file"))):
@@ -561,7 +600,7 @@ def verify(out: str | Path) -> dict:
                 raise CatalogError(f"{f} failed its checksum (sha256 differs from the manifest)")
             if pq_rows(f) != e["rows"]:
                 raise CatalogError(f"{f} row count differs from the manifest")
-    elif sha256_file(out) != manifest["sha256"]:
+    elif sha256_file(out) != manifest.get("sha256"):
         raise CatalogError(f"{out} failed its checksum (sha256 differs from the manifest)")
     return manifest
 
