@@ -463,6 +463,14 @@ def test_8_csv_output_refused_and_folder_outputs_evaluated(models, catalog, tmp_
     assert json.loads(capsys.readouterr().out)["rows"] == 2000
     assert main(["report", "--catalog", str(out), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "index.html").is_file()
+    capsys.readouterr()
+    good = (out / "manifest.json").read_text()
+    for damaged in ("[1, 2]", "not json", good.replace('"partitions"', '"parts"')):
+        (out / "manifest.json").write_text(damaged)
+        assert main(["evaluate", "--catalog", str(out)]) == 2
+        assert f"{out / 'manifest.json'}" in one_line(capsys)
+        assert main(["report", "--catalog", str(out), "--out", str(tmp_path / "rep2")]) == 2
+        assert "manifest.json" in one_line(capsys) and not (tmp_path / "rep2").exists()
 
 
 # ----------------------------------------------------------------------------- probe findings
