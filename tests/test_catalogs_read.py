@@ -6,10 +6,12 @@ import gzip
 
 import numpy as np
 import pandas as pd
+import pytest
 from astropy.io import fits
 
 import photcat.catalogs as cat
 from photcat.catalogs import flags as F
+from photcat.catalogs import validate as V
 from tests.conftest import shared_path
 
 
@@ -78,14 +80,29 @@ def test_gst_flux_form_with_2mass_and_extinction():
     assert c.required_bands == ("u", "g", "r", "i", "z")
     flux = d["MODELFLUX"].astype(float)
     assert c.report.band_flags["u"]["nonpositive_flux"] == int((flux[:, 0] <= 0).sum()) == 12
-    ok = flux[:, 2] > 0
-    expected_r = 22.5 - 2.5 * np.log10(flux[ok, 2]) - d["EXTINCTION"][ok, 2]
-    np.testing.assert_allclose(c.table["mag_r"].to_numpy()[ok], expected_r, rtol=0, atol=1e-5)
+    # SDSS -> AB offsets (kcorrect sdss_ab_correct: u -0.036 g +0.012 r +0.010 i +0.028 z +0.040)
+    for k, (b, off) in enumerate(zip("ugriz", (-0.036, 0.012, 0.010, 0.028, 0.040), strict=True)):
+        good = (flux[:, k] > 0) & np.isfinite(c.table[f"mag_{b}"].to_numpy())
+        assert good.sum() >= 9980
+        expected = 22.5 - 2.5 * np.log10(flux[good, k]) - d["EXTINCTION"][good, k] + off
+        got = c.table[f"mag_{b}"].to_numpy()[good]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5, err_msg=b)
     assert c.report.extinction_corrected
-    # 2MASS: 0 means missing; Vega -> AB with +0.91 in J
-    j = d["J_M_EXT"].astype(float)
-    assert c.report.band_flags["j"]["missing"] == int((j == 0).sum())
-    np.testing.assert_allclose(c.table["mag_j"].to_numpy()[j > 0], j[j > 0] + 0.91, atol=1e-5)
+    assert c.meta["ab_offsets"]["u"] == -0.036
+    # 2MASS: 0 means missing; Vega -> AB +0.902, 1.380, 1.847 (kcorrect 5.1.9 vega2ab);
+    # extinction from E(B-V) = A_r / 2.751 times 0.902, 0.576, 0.367 (SFD98 Table 6)
+    ebv = d["EXTINCTION"][:, 2] / 2.751
+    for b, col, v2ab, a in (("j", "J", 0.902, 0.902), ("h", "H", 1.380, 0.576), ("ks", "K", 1.847, 0.367)):  # fmt: skip
+        m = d[f"{col}_M_EXT"].astype(float)
+        assert c.report.band_flags[b]["missing"] == int((m == 0).sum())
+        expected = m + v2ab - a * ebv
+        np.testing.assert_allclose(
+            c.table[f"mag_{b}"].to_numpy()[m > 0], expected[m > 0], rtol=0, atol=1e-5
+        )
+        np.testing.assert_allclose(c.table[f"extinction_{b}"], a * ebv, rtol=1e-6)
+    # the numbers quoted in the issue: median A_J 0.023 mag, 95th percentile 0.066
+    assert round(float(np.median(0.902 * ebv)), 3) == 0.023
+    assert round(float(np.percentile(0.902 * ebv, 95)), 3) == 0.066
     _counts_add_up(c.report)
 
 
@@ -117,7 +134,7 @@ def test_user_mapping_schema_with_vega_nir(tmp_path):
     c = cat.read(path, schema)
     assert c.bands == ("g", "r", "i", "z", "y", "j")
     assert c.table["object_id"].iloc[1] == "obj1"
-    np.testing.assert_allclose(c.table["mag_j"].iloc[1:], df["JMAG"].iloc[1:] + 0.91)
+    np.testing.assert_allclose(c.table["mag_j"].iloc[1:], df["JMAG"].iloc[1:] + 0.902)
     assert c.table["flag_j"].iloc[0] == F.MISSING
     assert c.report.rows_usable_prediction == n  # an optional band never blocks prediction
     assert not c.report.has_redshift and c.report.rows_usable_training == 0
@@ -148,6 +165,49 @@ def test_casjobs_csv_with_comment_line_and_case(tmp_path):
     assert c.table["flag_g"].iloc[3] == F.SENTINEL and c.table["flag_i"].iloc[4] == F.SENTINEL
     assert c.table["flag_r"].iloc[5] == F.ERR_NEGATIVE
     assert c.report.rows_unusable_prediction == 3
-    np.testing.assert_allclose(
-        c.table["mag_u"], df["modelMag_u"] - df["extinction_u"], rtol=0, atol=1e-12
-    )
+    # SDSS magnitudes are luptitudes (u softening b = 1.4e-10): flux from the asinh
+    # definition, Pogson magnitude, SDSS -> AB offset -0.036, then the extinction
+    b = 1.4e-10
+    f = 2 * b * np.sinh(-np.log(b) - 0.4 * np.log(10) * df["modelMag_u"])
+    expected = -2.5 * np.log10(f) - 0.036 - df["extinction_u"]
+    np.testing.assert_allclose(c.table["mag_u"], expected, rtol=0, atol=1e-9)
+    assert c.meta["mag_system"] == "asinh"
+
+
+@pytest.mark.parametrize("b_name, b", [("u", 1.4e-10), ("g", 0.9e-10), ("z", 7.4e-10)])
+def test_asinh_magnitudes_follow_the_sdss_definition(b_name, b):
+    """Luptitudes computed here from the SDSS definition (Lupton, Gunn & Szalay 1999:
+    mu = -(2.5/ln 10) [asinh(f / 2b) + ln b], f in units of f0) convert back to the flux
+    they came from; a negative flux (a luptitude above -2.5 log10 b) is flagged, never read
+    as a positive one."""
+    from photcat.catalogs.bands import band
+
+    assert band(b_name).asinh_b == b
+    f = np.array([1e-6, 1e-8, 3e-10, 1e-10, 1e-11, -1e-10, -3e-10])  # maggies
+    sigma_f = np.full(f.shape, 2e-11)
+    k = 2.5 / np.log(10)
+    mu = -k * (np.arcsinh(f / (2 * b)) + np.log(b))
+    sigma_mu = k * sigma_f / np.sqrt(f**2 + 4 * b**2)  # d mu / d f
+    mag, err, flag = V.band_from_asinh(mu, sigma_mu, b)
+    pos = f > 0
+    np.testing.assert_allclose(mag[pos], -2.5 * np.log10(f[pos]), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(err[pos], k * sigma_f[pos] / f[pos], rtol=1e-9)
+    assert (flag[~pos] == F.NONPOSITIVE_FLUX).all() and np.isnan(mag[~pos]).all()
+    # bright objects: luptitude and Pogson magnitude agree (f = 1e-6 maggies: < 1e-6 mag)
+    assert abs(mu[0] - (-2.5 * np.log10(f[0]))) < 1e-6
+    # the u luptitudes of the issue, 24.6-27.1, are negative fluxes
+    if b_name == "u":
+        _, _, fl = V.band_from_asinh(np.array([24.7, 27.1]), np.array([0.5, 1.0]), b)
+        assert (fl == F.NONPOSITIVE_FLUX).all()
+
+
+def test_dereddened_magnitudes_are_not_corrected_twice(tmp_path):
+    df = pd.DataFrame({"dered_r": [17.0], "err_r": [0.02], "extinction_r": [0.3]})
+    schema = {"bands": ["r"], "mag": "dered_{b}", "magerr": "err_{b}", "extinction": "extinction_{b}"}  # fmt: skip
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="already corrected for Galactic extinction"):
+        cat.read(path, schema)
+    c = cat.read(path, {**schema, "extinction_applied": True})
+    assert c.table["mag_r"].iloc[0] == 17.0
+    assert c.meta["extinction_corrected"] is True and c.meta["extinction_upstream"] is True

@@ -135,6 +135,10 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
     for b in (*res.required, *res.optional):
         if f"flux_{b}" in c:
             mag, err, flag = V.band_from_fluxes(raw[c[f"flux_{b}"]], raw[c[f"ivar_{b}"]])
+        elif b not in s.optional_bands and s.mag_system == "asinh":
+            mag, err, flag = V.band_from_asinh(
+                raw[c[f"mag_{b}"]], raw[c[f"magerr_{b}"]], band(b).asinh_b
+            )
         else:
             bc = s.optional_bands.get(b)
             system = bc.system if bc else s.system
@@ -144,8 +148,16 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
                 vega_to_ab=band(b).vega_to_ab if system == "Vega" else 0.0,
                 missing_values=bc.missing_values if bc else (),
             )
+        if b in s.ab_offsets:
+            mag = mag + s.ab_offsets[b]
+        ext = None
         if f"extinction_{b}" in c:
             ext = V.to_float(raw[c[f"extinction_{b}"]])[0]
+        elif (ref := derived_extinction_ref(s, b, c)) is not None:
+            # E(B-V) from the reference band's extinction, times this band's A/E(B-V)
+            a_ref = V.to_float(raw[c[f"extinction_{ref}"]])[0]
+            ext = a_ref / band(ref).a_ebv * band(b).a_ebv
+        if ext is not None:
             bad_ext = ~np.isfinite(ext) & (flag == 0)
             flag[bad_ext] |= V.F.ERR_INVALID
             if corrected:
@@ -173,6 +185,21 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             key = name.replace("[", "_").replace("]", "")
             table[key if key not in table else f"input_{key}"] = np.asarray(values)
     return table
+
+
+def derived_extinction_ref(schema: Schema, b: str, cols: dict[str, str]) -> str | None:
+    """The band whose extinction column gives band ``b`` its extinction through E(B-V)
+    (``schema.extinction_ref``), when ``b`` has no extinction column of its own; else None."""
+    ref = schema.extinction_ref
+    if (
+        ref is None
+        or ref == b
+        or f"extinction_{b}" in cols
+        or f"extinction_{ref}" not in cols
+        or band(b).a_ebv is None
+    ):
+        return None
+    return ref
 
 
 def _numeric_ids_as_text(ids: np.ndarray) -> np.ndarray:
@@ -252,8 +279,10 @@ def canonicalise(
     res = _resolve(schemas, list(chunk.columns), path)
     table = _canonicalise(chunk, res, path, keep_columns)
     _check_types(table, res, path)
-    if res.schema.extinction_applied:  # photcat's own output: as recorded upstream
+    if res.schema.name == "canonical":  # photcat's own output: as recorded upstream
         corrected = bool(chunk.meta.get("extinction_corrected", False))
+    elif res.schema.extinction_applied:  # the user says the magnitudes come dereddened
+        corrected = True
     else:
         corrected = any(k.startswith("extinction_") for k in res.cols)
     report = IngestReport.from_table(
@@ -264,11 +293,22 @@ def canonicalise(
         optional=res.optional,
         extinction_corrected=corrected,
     )
+    s = res.schema
+    present = [*res.required, *res.optional]
+    derived = {
+        b: f"extinction_{ref} / {band(ref).a_ebv} x {band(b).a_ebv} (SFD98 A/E(B-V))"
+        for b in present
+        if (ref := derived_extinction_ref(s, b, res.cols)) is not None
+    }
     out_meta = {
         **(meta or {}),
         "provenance": chunk.meta,  # what an upstream photcat run recorded in the file
         "schema": res.schema.name,
         "extinction_corrected": corrected,
+        "extinction_upstream": bool(s.extinction_applied and s.name != "canonical"),
+        "extinction_derived": derived if corrected else {},
+        "mag_system": s.mag_system if s.mag else "flux",
+        "ab_offsets": {b: v for b, v in s.ab_offsets.items() if b in present},
         "rows_offset": chunk.offset,
         "input_units": {k: v for k, v in chunk.units.items() if v},
     }

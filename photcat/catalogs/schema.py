@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from photcat.catalogs.bands import SDSS_BANDS, band, sort_bands
+from photcat.catalogs.bands import SDSS_AB_OFFSETS, SDSS_BANDS, band, sort_bands
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,50 @@ class Schema:
     z: str | None = None
     system: str = "AB"
     optional_bands: dict[str, BandColumns] = field(default_factory=dict)
-    extinction_applied: bool = False  # True for canonical tables already corrected
+    # magnitudes already corrected for Galactic extinction upstream (SDSS dered_<b>, or a
+    # canonical table): the extinction columns are kept but never subtracted again
+    extinction_applied: bool = False
+    # "pogson" (m = -2.5 log10 f/f0) or "asinh" (SDSS luptitudes; softening b per band from
+    # the band registry, photcat.catalogs.bands)
+    mag_system: str = "pogson"
+    # added to the (AB) magnitudes at ingest, per band: m_AB - m_catalogue (SDSS: the 2.5 m
+    # AB offsets); {} = none
+    ab_offsets: dict[str, float] = field(default_factory=dict)
+    # band whose extinction column gives E(B-V) = A_band / (A/E(B-V)) for bands without an
+    # extinction column of their own (SDSS: "r", so 2MASS J, H, Ks are corrected too)
+    extinction_ref: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", tuple(b.lower() for b in self.bands))
+        object.__setattr__(
+            self, "ab_offsets", {k.lower(): float(v) for k, v in dict(self.ab_offsets).items()}
+        )
         for b in self.bands:
             band(b)  # unknown band -> clear KeyError
+        for b in self.ab_offsets:
+            band(b)
+        if self.mag_system not in ("pogson", "asinh"):
+            raise ValueError(f"schema {self.name!r}: mag_system must be 'pogson' or 'asinh'")
+        if self.mag_system == "asinh":
+            lacking = [b for b in self.bands if band(b).asinh_b is None]
+            if lacking:
+                raise ValueError(
+                    f"schema {self.name!r}: no asinh softening known for band(s) {lacking}"
+                )
+        if self.extinction_ref is not None and band(self.extinction_ref).a_ebv is None:
+            raise ValueError(f"schema {self.name!r}: no A/E(B-V) known for {self.extinction_ref}")
+        if (
+            self.mag
+            and self.extinction
+            and not self.extinction_applied
+            and "dered" in self.mag.lower()
+        ):
+            raise ValueError(
+                f"schema {self.name!r}: magnitudes {self.mag!r} are already corrected for "
+                "Galactic extinction (SDSS dered_<b>); subtracting extinction "
+                f"{self.extinction!r} again would count it twice: drop 'extinction' or set "
+                "'extinction_applied': true"
+            )
         if (self.mag is None) == (self.flux is None):
             raise ValueError(f"schema {self.name!r}: give exactly one of mag or flux templates")
         if self.mag is not None and self.magerr is None:
@@ -105,6 +143,9 @@ SDSS_MAG = Schema(
     dec="dec",
     z="z",
     optional_bands=_TWOMASS_XSC,
+    mag_system="asinh",  # SDSS catalogue magnitudes are luptitudes
+    ab_offsets=SDSS_AB_OFFSETS,
+    extinction_ref="r",
 )
 SDSS_FLUX = replace(
     SDSS_MAG,
@@ -113,6 +154,7 @@ SDSS_FLUX = replace(
     flux="MODELFLUX[{i}]",
     flux_ivar="MODELFLUX_IVAR[{i}]",
     extinction="EXTINCTION[{i}]",
+    mag_system="pogson",  # fluxes: no magnitude system involved
 )
 ANNZ = Schema("annz", SDSS_BANDS, mag="{b}", magerr="{b}_err", z="z_spec")
 ANNZ2 = Schema(
@@ -144,6 +186,12 @@ def get_schema(spec: str | dict | Schema) -> tuple[Schema, ...]:
     """The alternative forms of a schema given by preset name, mapping or :class:`Schema`."""
     if isinstance(spec, Schema):
         return (spec,)
+    if isinstance(spec, dict) and "preset" in spec:  # a preset with some keys changed
+        overrides = {k: v for k, v in spec.items() if k != "preset"}
+        unknown = set(overrides) - set(Schema.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown schema key(s) {sorted(unknown)}")
+        return tuple(replace(s, **overrides) for s in get_schema(spec["preset"]))
     if isinstance(spec, dict):
         return (Schema.from_dict(spec),)
     key = str(spec).lower()

@@ -72,6 +72,37 @@ def band_from_mags(
     return np.where(good, mag + vega_to_ab, np.nan), np.where(good, err, np.nan), flag
 
 
+def band_from_asinh(
+    mag_raw, err_raw, b: float, *, missing_values: tuple[float, ...] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Canonical (Pogson mag, error, flags) from SDSS asinh magnitudes (luptitudes).
+
+    With softening ``b`` (flux in units of f0): f/f0 = 2b sinh(−ln b − 0.4 ln10 μ) and
+    σ_f = 2b cosh(−ln b − 0.4 ln10 μ) · 0.4 ln10 · σ_μ (Lupton, Gunn & Szalay 1999; kcorrect
+    ``utils.sdss_asinh_to_maggies``), then m = −2.5 log10(f/f0), σ_m = 1.0857 σ_f / f. A
+    luptitude whose flux is ≤ 0 is flagged ``NONPOSITIVE_FLUX`` (it cannot be a Pogson
+    magnitude); the checks on the raw values are those of :func:`band_from_mags`.
+    """
+    mag, mag_text = to_float(mag_raw)
+    err, err_text = to_float(err_raw)
+    flag = value_flags(mag, missing_values) | error_flags(err)
+    flag[mag_text] &= np.uint16(~F.MISSING & 0xFFFF)
+    flag[err_text] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
+    flag[mag_text | err_text] |= F.NONNUMERIC
+    flag[(flag & F.MISSING) > 0] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
+    x = -np.log(b) - 0.4 * np.log(10.0) * np.where(flag == 0, mag, 0.0)
+    flux = 2.0 * b * np.sinh(x)
+    sigma = 2.0 * b * np.cosh(x) * 0.4 * np.log(10.0) * np.where(flag == 0, err, 0.0)
+    flag[(flag == 0) & (flux <= 0)] |= F.NONPOSITIVE_FLUX
+    good = flag == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pogson = -2.5 * np.log10(np.where(good, flux, 1.0))
+        perr = _MAG_PER_LN * sigma / np.where(good, flux, 1.0)
+    flag[good & (perr > F.ERR_MAX)] |= F.ERR_HUGE
+    good = flag == 0
+    return np.where(good, pogson, np.nan), np.where(good, perr, np.nan), flag
+
+
 def band_from_fluxes(flux_raw, ivar_raw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Canonical (mag AB, error, flags) from fluxes in nanomaggies and inverse variances."""
     flux, flux_text = to_float(flux_raw)
