@@ -1,5 +1,9 @@
 """Width calibration of mixture predictions: ``MixturePrediction.scaled`` and
-``fit_width_scale`` (used by the classical photo-z models and by committees)."""
+``fit_width_scale`` (used by the classical photo-z models and by committees).
+
+Width scaling is a map of the mixture's own parameters (``scaled`` acts on the untruncated
+mixture), so its algebra is tested on untruncated mixtures (``lower=None``); the photo-z
+truncation at z = 0 is tested in tests/test_truncated_pdf.py."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ def random_mixtures(n: int, seed: int) -> MixturePrediction:
         rng.uniform(0.2, 1.0, (n, 3)),
         rng.uniform(0.1, 0.6, (n, 3)),
         rng.uniform(0.01, 0.08, (n, 3)),
+        None,
     )
 
 
@@ -25,7 +30,7 @@ def covered(pred: MixturePrediction, z: np.ndarray, level: float) -> float:
 
 def test_normal_scale_is_the_quantile_of_standardised_errors():
     z = np.array([0.1, -0.2, 0.3, -0.4, 0.5])
-    pred = MixturePrediction.normal(np.zeros(5), np.ones(5))
+    pred = MixturePrediction.normal(np.zeros(5), np.ones(5), lower=None)
     assert fit_width_scale(pred, z) == pytest.approx(np.quantile(np.abs(z), P68))
     # at another level the interval's own half-width (ndtri(0.75) sigma) is the unit
     assert fit_width_scale(pred, z, coverage=0.5) == pytest.approx(0.3 / ndtri(0.75))
@@ -58,14 +63,14 @@ def test_fitted_scale_gives_the_asked_coverage_on_mixtures(true_stretch):
 
 def test_length_mismatch_is_refused():
     with pytest.raises(ValueError, match="3 redshifts for 2 predictions"):
-        fit_width_scale(MixturePrediction.normal([0, 1], [1, 1]), np.zeros(3))
+        fit_width_scale(MixturePrediction.normal([0, 1], [1, 1], lower=None), np.zeros(3))
 
 
 def test_unreachable_coverage_is_an_error_not_an_infinite_scale():
     # 90 % of the mass near 0 and 10 % at 100: the mean (10) lies above the 84th percentile
     # (1.5), so no stretch about the mean brings the upper interval end up to z = 20
     pred = MixturePrediction(
-        np.tile([0.9, 0.1], (4, 1)), np.tile([0.0, 100.0], (4, 1)), np.ones((4, 2))
+        np.tile([0.9, 0.1], (4, 1)), np.tile([0.0, 100.0], (4, 1)), np.ones((4, 2)), None
     )
     z = np.array([0.1, 20.0, 20.0, 20.0])
     with pytest.raises(ValueError, match="no finite width scale"):

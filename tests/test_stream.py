@@ -281,8 +281,15 @@ def test_mixture_quantiles_solve_the_cdf():
         lo, hi = p.cdf(q[:, j] - 1e-7), p.cdf(q[:, j] + 1e-7)
         assert np.all((lo <= level + 1e-12) & (hi >= level - 1e-12))
     assert np.all(np.diff(q, axis=1) >= 0)
-    one = MixturePrediction.normal(np.array([0.3]), np.array([0.1]))
+    one = MixturePrediction.normal(np.array([0.3]), np.array([0.1]), lower=None)
     np.testing.assert_allclose(one.quantile([0.15865525393145707, 0.5]), [[0.2, 0.3]], atol=1e-12)
+    # truncated at z = 0: the untruncated quantile of F(0) + q (1 - F(0))
+    from scipy.special import ndtr, ndtri
+
+    f0 = ndtr(-3.0)
+    trunc = MixturePrediction.normal(np.array([0.3]), np.array([0.1]))
+    expected = 0.3 + 0.1 * ndtri(f0 + np.array([0.15865525393145707, 0.5]) * (1 - f0))
+    np.testing.assert_allclose(trunc.quantile([0.15865525393145707, 0.5])[0], expected, atol=1e-12)
     with pytest.raises(ValueError, match="between 0 and 1"):
         p.quantile(1.0)
 

@@ -19,8 +19,10 @@ EXACT: dict[str, tuple[str | None, str]] = {
     "photoz_q84": ("", "photometric redshift: 84th percentile"),
     "photoz_pdf": (
         "",
-        "photometric redshift PDF on the grid in the PZGRID header / metadata "
-        "(values below 2**-24 of the object's peak stored as 0)",
+        "photo-z PDF (truncated at z = 0) as the probability of each cell of the grid in "
+        "the PZGRID header / metadata (cells between midpoints, the first open below, the "
+        "last open above; each row sums to 1; values below 2**-24 of the row's largest "
+        "stored as 0)",
     ),
     "photoz_weights": ("", "photo-z mixture component weights"),
     "photoz_means": ("", "photo-z mixture component means"),

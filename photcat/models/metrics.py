@@ -186,13 +186,51 @@ def _crps_a(mu: np.ndarray, var: np.ndarray) -> np.ndarray:
 
 
 def crps(prediction: MixturePrediction, z_spec, chunk: int = 20_000) -> np.ndarray:
-    """Closed-form CRPS of each object's Gaussian mixture at its z_spec (redshift units).
+    """CRPS of each object's redshift PDF at its z_spec (redshift units).
 
-    Memory is O(chunk * n_components^2); objects are processed in chunks.
+    Closed form for the Gaussian mixture (Grimit et al. 2006); for objects whose mixture has
+    more than 1e-9 of its mass below the truncation point (``prediction.lower``), the CRPS
+    of the truncated PDF by quadrature (:func:`_crps_truncated`). Memory is
+    O(chunk * n_components^2); objects are processed in chunks.
     """
     zs = _as_1d(z_spec, "z_spec")
     if len(prediction) != zs.size:
         raise ValueError(f"prediction has {len(prediction)} objects but z_spec has {zs.size}")
+    out = _crps_mixture(prediction, zs, chunk)
+    if prediction.lower is not None:
+        idx = np.flatnonzero(prediction.mass_below() > 1e-9)
+        for start in range(0, idx.size, 256):
+            sl = idx[start : start + 256]
+            out[sl] = _crps_truncated(prediction[sl], zs[sl])
+    return out
+
+
+def _crps_truncated(pred: MixturePrediction, y: np.ndarray, n: int = 2048) -> np.ndarray:
+    """CRPS = int (F(z) - 1[z >= y])^2 dz of the truncated PDF, by composite Simpson on
+    [lower, y] (F^2) and [y, upper] ((1 - F)^2) separately, so neither integrand has a jump;
+    upper = max(y, largest component mean + 12 sd). Below ``lower`` F = 0, so a ``y``
+    under ``lower`` adds ``lower - y``."""
+    lo = float(pred.lower)
+    upper = np.maximum(y, np.max(pred.means + 12.0 * pred.stds, axis=1))
+    yc = np.clip(y, lo, upper)
+    t = np.linspace(0.0, 1.0, n + 1)
+    simpson = np.ones(n + 1)
+    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+    simpson /= 3.0 * n
+
+    def integral(a, b, second: bool) -> np.ndarray:
+        z = a[:, None] + (b - a)[:, None] * t[None, :]
+        raw = np.sum(pred.weights[:, None, :] * ndtr((z[:, :, None] - pred.means[:, None, :]) / pred.stds[:, None, :]), axis=2)  # fmt: skip
+        f0 = pred.mass_below()[:, None]
+        F = np.clip((raw - f0) / np.maximum(1.0 - f0, 1e-300), 0.0, 1.0)
+        g = (1.0 - F) ** 2 if second else F**2
+        return (b - a) * (g @ simpson)
+
+    lows = np.full(y.shape, lo)
+    return integral(lows, yc, False) + integral(yc, upper, True) + np.maximum(lo - y, 0.0)
+
+
+def _crps_mixture(prediction: MixturePrediction, zs: np.ndarray, chunk: int) -> np.ndarray:
     out = np.empty(zs.size)
     for start in range(0, zs.size, chunk):
         sl = slice(start, start + chunk)

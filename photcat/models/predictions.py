@@ -5,6 +5,14 @@ component; a committee is the mixture of its members), so every estimator, class
 neural, answers the same questions: mean, standard deviation, quantiles, CDF at any z and
 PDF on a grid. Star-forming/quiescent predictions are Bernoulli probabilities.
 
+Redshifts are never negative, so a photo-z mixture is *truncated* at ``lower`` (default
+z = 0) and renormalised: its CDF, quantiles, mean, standard deviation, PIT, CRPS and gridded
+form are those of the truncated distribution p(z) = f(z) / (1 − F(lower)) for z ≥ lower, 0
+below, where f, F are the density and CDF of the Gaussian mixture given by ``weights``,
+``means``, ``stds`` (the exact mixture, stored as it is in the catalogue's
+``photoz_weights/means/stds`` columns; ``docs/definitions.md`` shows how to evaluate the
+truncated PDF from them). ``lower=None`` is the untruncated mixture.
+
 Everything here is numpy and vectorised over objects; no TensorFlow is imported.
 """
 
@@ -13,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import log_ndtr, ndtr, ndtri
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
 P68 = float(ndtr(1.0) - ndtr(-1.0))  # 0.6827: the "68 %" interval of a Normal
@@ -25,12 +33,14 @@ class MixturePrediction:
     """Per-object Gaussian mixture over redshift.
 
     Arrays have shape ``(n_objects, n_components)``; ``weights`` sum to 1 along axis 1.
-    ``means`` and ``stds`` are in redshift units.
+    ``means`` and ``stds`` are in redshift units. ``lower``: the truncation point (z = 0;
+    None: none), see the module docstring.
     """
 
     weights: np.ndarray
     means: np.ndarray
     stds: np.ndarray
+    lower: float | None = 0.0
 
     def __post_init__(self) -> None:
         w, m, s = (np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in self.astuple())
@@ -44,10 +54,13 @@ class MixturePrediction:
         return self.weights, self.means, self.stds
 
     @classmethod
-    def normal(cls, mean: np.ndarray, std: np.ndarray) -> MixturePrediction:
-        """A single Normal per object."""
+    def normal(
+        cls, mean: np.ndarray, std: np.ndarray, lower: float | None = 0.0
+    ) -> MixturePrediction:
+        """A single Normal per object (truncated at ``lower``)."""
         mean = np.asarray(mean, dtype=np.float64).reshape(-1, 1)
-        return cls(np.ones_like(mean), mean, np.asarray(std, dtype=np.float64).reshape(-1, 1))
+        std = np.asarray(std, dtype=np.float64).reshape(-1, 1)
+        return cls(np.ones_like(mean), mean, std, lower)
 
     @classmethod
     def combine(cls, members: list[MixturePrediction], weights=None) -> MixturePrediction:
@@ -60,27 +73,56 @@ class MixturePrediction:
             np.concatenate([p.weights * w for p, w in zip(members, mw, strict=True)], axis=1),
             np.concatenate([p.means for p in members], axis=1),
             np.concatenate([p.stds for p in members], axis=1),
+            members[0].lower,
         )
 
     def __len__(self) -> int:
         return self.means.shape[0]
 
     def __getitem__(self, idx) -> MixturePrediction:
-        return MixturePrediction(self.weights[idx], self.means[idx], self.stds[idx])
+        return MixturePrediction(self.weights[idx], self.means[idx], self.stds[idx], self.lower)
 
     @property
     def n_components(self) -> int:
         return self.means.shape[1]
 
+    def untruncated(self) -> MixturePrediction:
+        """The same mixture without the truncation."""
+        return MixturePrediction(self.weights, self.means, self.stds, None)
+
+    def mass_below(self) -> np.ndarray:
+        """F(lower) per object: the untruncated mixture's probability below ``lower``."""
+        if self.lower is None:
+            return np.zeros(len(self))
+        return np.sum(self.weights * ndtr((self.lower - self.means) / self.stds), axis=1)
+
+    def _truncated_components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weights, means, variances) of the components truncated at ``lower``: each a
+        truncated Normal, weighted by its mass above ``lower`` (renormalised)."""
+        w, m, s = self.astuple()
+        if self.lower is None:
+            return w, m, s * s
+        a = (self.lower - m) / s
+        log_z = log_ndtr(-a)  # log of each component's mass above lower
+        lam = np.exp(-0.5 * a * a - np.log(_SQRT2PI) - log_z)  # phi(a) / Z (inverse Mills)
+        wz = w * np.exp(log_z)
+        tot = wz.sum(axis=1, keepdims=True)
+        wt = np.where(tot > 0, wz / np.where(tot > 0, tot, 1.0), w)
+        mt = m + s * lam
+        vt = s * s * np.maximum(1.0 + a * lam - lam * lam, 1e-12)
+        return wt, mt, vt
+
     def mean(self) -> np.ndarray:
-        """Mixture mean per object."""
-        return np.sum(self.weights * self.means, axis=1)
+        """Mean per object of the (truncated) mixture."""
+        w, m, _ = self._truncated_components()
+        return np.sum(w * m, axis=1)
 
     def std(self) -> np.ndarray:
-        """Mixture standard deviation per object (within- plus between-component spread)."""
-        mu = self.mean()[:, None]
-        var = np.sum(self.weights * (self.stds**2 + (self.means - mu) ** 2), axis=1)
-        return np.sqrt(var)
+        """Standard deviation per object of the (truncated) mixture (within- plus
+        between-component spread)."""
+        w, m, v = self._truncated_components()
+        mu = np.sum(w * m, axis=1, keepdims=True)
+        return np.sqrt(np.sum(w * (v + (m - mu) ** 2), axis=1))
 
     def scaled(self, factor: float) -> MixturePrediction:
         """The same distributions stretched by ``factor`` about each object's mean.
@@ -91,14 +133,37 @@ class MixturePrediction:
         """
         if factor == 1.0:
             return self
-        mu = self.mean()[:, None]
-        return MixturePrediction(self.weights, mu + factor * (self.means - mu), self.stds * factor)
+        # about the untruncated mixture's mean: a map of the stored mixture's parameters
+        mu = np.sum(self.weights * self.means, axis=1)[:, None]
+        return MixturePrediction(
+            self.weights, mu + factor * (self.means - mu), self.stds * factor, self.lower
+        )
 
     def cdf(self, z: np.ndarray | float) -> np.ndarray:
-        """CDF of each object's mixture at ``z`` (scalar, or one value per object)."""
+        """CDF of each object's (truncated) mixture at ``z`` (scalar, or one per object)."""
         z = np.asarray(z, dtype=np.float64)
-        z = z[:, None] if z.ndim == 1 else z
-        return np.sum(self.weights * ndtr((z - self.means) / self.stds), axis=1)
+        zz = z[:, None] if z.ndim == 1 else z
+        raw = np.sum(self.weights * ndtr((zz - self.means) / self.stds), axis=1)
+        if self.lower is None:
+            return raw
+        above = np.broadcast_to(z, raw.shape) >= self.lower
+        f0 = self.mass_below()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.clip((raw - f0) / (1.0 - f0), 0.0, 1.0)
+        out = np.where(f0 < 1.0, out, 1.0)  # all mass below lower: a point mass at lower
+        return np.where(above, out, 0.0)
+
+    def cell_probabilities(self, grid: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+        """Probability of each grid point's cell, shape ``(n_objects, len(grid))``: the cells
+        are bounded by the midpoints between grid points, the first open below and the last
+        open above, so every row sums to 1 (the catalogue's ``photoz_pdf`` column)."""
+        grid = np.asarray(grid, dtype=np.float64)
+        edges = np.concatenate([[-np.inf], 0.5 * (grid[1:] + grid[:-1]), [np.inf]])
+        cdf = np.empty((len(self), edges.size))
+        cdf[:, 0], cdf[:, -1] = 0.0, 1.0
+        for j, e in enumerate(edges[1:-1], start=1):
+            cdf[:, j] = self.cdf(e)
+        return np.diff(cdf, axis=1).astype(dtype)
 
     def pdf_grid(
         self,
@@ -118,7 +183,8 @@ class MixturePrediction:
         n, k = self.means.shape
         out = np.empty((n, grid.size), dtype=dtype)
         inv = (1.0 / self.stds).astype(dtype)
-        amp = (self.weights * (1.0 / self.stds) / _SQRT2PI).astype(dtype)
+        renorm = 1.0 / np.maximum(1.0 - self.mass_below(), 1e-300)  # truncated density
+        amp = (self.weights * (1.0 / self.stds) / _SQRT2PI * renorm[:, None]).astype(dtype)
         means = self.means.astype(dtype)
         half = np.dtype(dtype).type(-0.5)
         for s in range(0, n, chunk):
@@ -139,6 +205,8 @@ class MixturePrediction:
                 floor = acc.max(axis=1, keepdims=True)
                 floor *= rel_floor
                 acc[acc < floor] = 0
+        if self.lower is not None:
+            out[:, grid < self.lower] = 0
         return out
 
     def quantile(self, q: float | np.ndarray, tol: float = 1e-6) -> np.ndarray:
@@ -156,23 +224,36 @@ class MixturePrediction:
         if np.any((qs <= 0) | (qs >= 1)):
             raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {qs}")
         out = np.empty((len(self), qs.size))
+        f0 = self.mass_below()
         for s in range(0, len(self), _QUANTILE_CHUNK):  # blocks keep temporaries in cache
             w, m, sd = (a[s : s + _QUANTILE_CHUNK] for a in self.astuple())
+            f0s = f0[s : s + _QUANTILE_CHUNK]
             for j, qk in enumerate(qs):
-                comp = m + sd * ndtri(qk)  # each component's own quantile
+                # truncated at lower: the untruncated quantile of F(lower) + q (1 - F(lower))
+                qq = np.clip(f0s + qk * (1.0 - f0s), 1e-300, 1.0 - 1e-16)
+                comp = m + sd * ndtri(qq)[:, None]  # each component's own quantile
                 if self.n_components == 1:
                     out[s : s + len(m), j] = comp[:, 0]
                 else:
-                    out[s : s + len(m), j] = _mixture_root(w, m, sd, comp, qk, tol)
+                    out[s : s + len(m), j] = _mixture_root(w, m, sd, comp, qq, tol)
+        if self.lower is not None:
+            out = np.maximum(out, self.lower)
         return out[:, 0] if np.ndim(q) == 0 else out
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` draws per object: shape ``(n_objects, n)``."""
-        cum = np.cumsum(self.weights, axis=1)
+        """``n`` draws per object from the (truncated) mixture: shape ``(n_objects, n)``.
+        A component is drawn by its mass above ``lower``, then a value by inverting its
+        truncated CDF."""
+        w = self._truncated_components()[0]
+        cum = np.cumsum(w, axis=1)
         u = rng.random((len(self), n))
         comp = np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), self.n_components - 1)
         rows = np.arange(len(self))[:, None]
-        return self.means[rows, comp] + self.stds[rows, comp] * rng.standard_normal((len(self), n))
+        m, s = self.means[rows, comp], self.stds[rows, comp]
+        lo = 0.0 if self.lower is None else ndtr((self.lower - m) / s)
+        v = lo + (1.0 - lo) * rng.random((len(self), n))
+        out = m + s * ndtri(np.clip(v, 1e-300, 1.0 - 1e-16))
+        return out if self.lower is None else np.maximum(out, self.lower)
 
 
 def fit_width_scale(pred: MixturePrediction, z: np.ndarray, coverage: float = P68) -> float:
@@ -186,6 +267,7 @@ def fit_width_scale(pred: MixturePrediction, z: np.ndarray, coverage: float = P6
     z = np.asarray(z, dtype=np.float64).ravel()
     if z.size != len(pred):
         raise ValueError(f"{z.size} redshifts for {len(pred)} predictions")
+    pred = pred.untruncated()  # the scaling maps the mixture's own parameters
     lo, hi = pred.quantile([0.5 - coverage / 2, 0.5 + coverage / 2]).T
     mu = pred.mean()
     d = z - mu
@@ -233,8 +315,9 @@ def mix_members(
     return mixed.scaled(width_scale)
 
 
-def _mixture_root(w, m, s, comp, qk: float, tol: float, max_iter: int = 200) -> np.ndarray:
-    """x per object with sum_k w_k Phi((x - m_k) / s_k) = qk (see ``quantile``).
+def _mixture_root(w, m, s, comp, qk, tol: float, max_iter: int = 200) -> np.ndarray:
+    """x per object with sum_k w_k Phi((x - m_k) / s_k) = qk (see ``quantile``; ``qk`` a
+    level, or one per object).
 
     Newton steps are taken only while they land inside the bracket and at least halve the
     previous step (as in Numerical Recipes' ``rtsafe``); otherwise the bracket is bisected,
@@ -243,10 +326,11 @@ def _mixture_root(w, m, s, comp, qk: float, tol: float, max_iter: int = 200) -> 
     lo, hi = comp.min(axis=1), comp.max(axis=1)
     mu = np.sum(w * m, axis=1)
     sd = np.sqrt(np.sum(w * (s**2 + (m - mu[:, None]) ** 2), axis=1))
+    qk = np.broadcast_to(np.asarray(qk, dtype=np.float64), mu.shape)
     x = np.clip(mu + sd * ndtri(qk), lo, hi)
     out = x.copy()
     act = np.flatnonzero(hi - lo > 0.01 * tol)
-    w, m, x, lo, hi = w[act], m[act], x[act], lo[act], hi[act]
+    w, m, x, lo, hi, qk = w[act], m[act], x[act], lo[act], hi[act], qk[act]
     inv = 1.0 / s[act]
     step_old = hi - lo
     for _ in range(max_iter):
@@ -268,6 +352,6 @@ def _mixture_root(w, m, s, comp, qk: float, tol: float, max_iter: int = 200) -> 
         done = np.where(bad, hi - lo < 0.01 * tol, step_old < tol)
         out[act] = xn
         keep = ~done
-        act, w, m, inv = act[keep], w[keep], m[keep], inv[keep]
+        act, w, m, inv, qk = act[keep], w[keep], m[keep], inv[keep], qk[keep]
         x, lo, hi, step_old = xn[keep], lo[keep], hi[keep], step_old[keep]
     return out

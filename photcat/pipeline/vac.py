@@ -19,9 +19,9 @@ from photcat.models.predictions import BernoulliPrediction, MixturePrediction
 if TYPE_CHECKING:
     from photcat.pipeline.loader import LoadedModel
 
-# PDF grid values below this fraction of the object's peak (float32 resolution) are stored as
-# 0: together they change the grid's integral by less than nz * 2**-24 of the peak, and exact
-# zeros make the compressed column about 40 % smaller on BOSS
+# PDF cell probabilities below this fraction of the object's largest (float32 resolution) are
+# stored as 0: together they change the row's sum by less than nz * 2**-24 of the largest,
+# and exact zeros make the compressed column about 40 % smaller on BOSS
 PDF_REL_FLOOR = 2.0**-24
 
 # flag_photcat bits: the single definition, also written to the catalogue header
@@ -170,7 +170,9 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
             if grid is not None:  # every partition gets the column, predicted rows or none
                 pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
                 if pred is not None:
-                    pdf[idx] = pred.pdf_grid(grid, dtype=np.float32, rel_floor=PDF_REL_FLOOR)
+                    cells = pred.cell_probabilities(grid, dtype=np.float32)
+                    cells[cells < PDF_REL_FLOOR * cells.max(axis=1, keepdims=True)] = 0
+                    pdf[idx] = cells
                 arrays["photoz_pdf"] = pdf
             cols.update(out)
             arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
