@@ -60,3 +60,10 @@ def describe(flags: np.ndarray, table: dict[str, int] = BAND_REASONS) -> np.ndar
     uniq, inv = np.unique(flags, return_inverse=True)
     text = np.array([",".join(reasons(int(f), table)) for f in uniq], dtype=object)
     return text[inv].reshape(flags.shape)
+
+
+# object_class column of the canonical table (uint8), from the catalogue's own object-type
+# columns: a spectroscopic class (SDSS `class`: GALAXY / STAR / QSO) wins over a photometric
+# type (SDSS `type`: 3 = galaxy, 6 = star; https://www.sdss.org/dr17/algorithms/classify/)
+OBJECT_CLASSES: dict[str, int] = {"unknown": 0, "galaxy": 1, "star": 2, "qso": 3}
+SDSS_PHOTO_TYPES: dict[int, str] = {3: "galaxy", 6: "star"}

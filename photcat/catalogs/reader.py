@@ -83,7 +83,7 @@ def _resolve(schemas: tuple[Schema, ...], names: list[str], path: Path) -> _Reso
                 need(f"ivar_{b}", s.column(s.flux_ivar, b))
             if s.extinction:
                 need(f"extinction_{b}", s.column(s.extinction, b), required=False)
-        for role in ("id", "ra", "dec", "z"):
+        for role in ("id", "ra", "dec", "z", "obj_type", "spec_class"):
             col = getattr(s, role)
             if col:
                 need(role, col, required=False)
@@ -168,6 +168,8 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             stored = np.asarray(raw[f"flag_{b}"]).astype(np.uint16)
             flag = np.where(stored != 0, stored, flag).astype(np.uint16)
         out[f"mag_{b}"], out[f"magerr_{b}"], out[f"flag_{b}"] = mag, err, flag
+    if "obj_type" in c or "spec_class" in c:
+        out["object_class"] = _object_class(raw, c, s.name == "canonical")
     if "z" in c:
         out["z_spec"], out["flag_zspec"] = V.redshift_flags(raw[c["z"]])
         if s.name == "canonical" and "flag_zspec" in raw:
@@ -185,6 +187,28 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             key = name.replace("[", "_").replace("]", "")
             table[key if key not in table else f"input_{key}"] = np.asarray(values)
     return table
+
+
+def _object_class(raw, c: dict[str, str], canonical: bool) -> np.ndarray:
+    """object_class codes (photcat.catalogs.flags.OBJECT_CLASSES) from the catalogue's
+    photometric type and spectroscopic class columns; the spectroscopic class wins."""
+    from photcat.catalogs.flags import OBJECT_CLASSES, SDSS_PHOTO_TYPES
+
+    n = len(next(iter(raw.values())))
+    out = np.zeros(n, dtype=np.uint8)
+    if "obj_type" in c:
+        t, _ = V.to_float(raw[c["obj_type"]])
+        if canonical:  # photcat's own codes
+            ok = np.isin(t, list(OBJECT_CLASSES.values()))
+            out[ok] = t[ok].astype(np.uint8)
+        else:
+            for code, name in SDSS_PHOTO_TYPES.items():
+                out[t == code] = OBJECT_CLASSES[name]
+    if "spec_class" in c:
+        text = pd.Series(np.asarray(raw[c["spec_class"]])).astype("string").str.strip().str.lower()
+        for name in ("galaxy", "star", "qso"):
+            out[(text == name).fillna(False).to_numpy(dtype=bool)] = OBJECT_CLASSES[name]
+    return out
 
 
 def derived_extinction_ref(schema: Schema, b: str, cols: dict[str, str]) -> str | None:

@@ -57,6 +57,11 @@ class Schema:
     # band whose extinction column gives E(B-V) = A_band / (A/E(B-V)) for bands without an
     # extinction column of their own (SDSS: "r", so 2MASS J, H, Ks are corrected too)
     extinction_ref: str | None = None
+    # object-type columns, used when present: an SDSS-style photometric type (6 = star,
+    # 3 = galaxy) and a spectroscopic class (text: GALAXY, STAR, QSO); they give the
+    # canonical column object_class (photcat.catalogs.flags.OBJECT_CLASSES)
+    obj_type: str | None = None
+    spec_class: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", tuple(b.lower() for b in self.bands))
@@ -146,6 +151,8 @@ SDSS_MAG = Schema(
     mag_system="asinh",  # SDSS catalogue magnitudes are luptitudes
     ab_offsets=SDSS_AB_OFFSETS,
     extinction_ref="r",
+    obj_type="type",
+    spec_class="class",
 )
 SDSS_FLUX = replace(
     SDSS_MAG,
@@ -171,6 +178,7 @@ CANONICAL = Schema(
     dec="dec",
     z="z_spec",
     extinction_applied=True,
+    obj_type="object_class",  # photcat's own column, read back as it is
 )
 
 # Each preset name maps to its alternative forms, tried in order (SDSS: magnitudes, then fluxes).

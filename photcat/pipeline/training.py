@@ -69,14 +69,21 @@ def training_set(
     uvj_preset: str = DEFAULT_PRESET,
     restframe: bool = True,
 ) -> pd.DataFrame:
-    """Rows with a usable z_spec, with rest-frame colours, UVJ label and a ``split`` column.
+    """Rows with a usable z_spec (and not classified a star or QSO by the catalogue), with
+    rest-frame colours, UVJ label and a ``split`` column.
 
     A ``split`` column already in ``table`` (train/valid from separate files) is kept;
     otherwise the rows are split at random (``fractions``, ``seed``).
     """
     if "z_spec" not in table:
         raise ValueError("the training catalogue has no spectroscopic redshift column")
-    rows = table[table["flag_zspec"].to_numpy() == 0].copy()
+    usable = table["flag_zspec"].to_numpy() == 0
+    if "object_class" in table:  # galaxy models train on galaxies: no stars or QSOs
+        from photcat.catalogs.flags import OBJECT_CLASSES
+
+        oc = table["object_class"].to_numpy()
+        usable &= (oc != OBJECT_CLASSES["star"]) & (oc != OBJECT_CLASSES["qso"])
+    rows = table[usable].copy()
     if "split" not in rows:
         rows["split"] = assign_splits(len(rows), fractions, seed)
     if restframe:

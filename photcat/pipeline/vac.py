@@ -31,6 +31,10 @@ OUTSIDE_TRAINING_RANGE = 1 << 2  # a feature lies outside the training set's ran
 UVJ_NOT_COMPUTED = 1 << 3  # rest-frame fit failed or no usable photo-z
 UVJ_EXTRAPOLATED = 1 << 4  # rest-frame J (or U) not covered by an observed band
 UVJ_AT_PHOTOZ = 1 << 5  # no usable z_spec: rest-frame colours computed at photoz_q50
+# the catalogue says the object is not a galaxy (object_class): its galaxy photo-z is not
+# valid; P(quiescent) and the rest-frame colours are not computed (NaN)
+IS_STAR = 1 << 6
+IS_QSO = 1 << 7
 FLAG_BITS: dict[str, int] = {
     "photoz_not_predicted": PHOTOZ_NOT_PREDICTED,
     "quiescent_not_predicted": QUIESCENT_NOT_PREDICTED,
@@ -38,6 +42,8 @@ FLAG_BITS: dict[str, int] = {
     "uvj_not_computed": UVJ_NOT_COMPUTED,
     "uvj_extrapolated": UVJ_EXTRAPOLATED,
     "uvj_at_photoz": UVJ_AT_PHOTOZ,
+    "star": IS_STAR,
+    "qso": IS_QSO,
 }
 
 
@@ -183,14 +189,33 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
             if idx.size:
                 p[idx] = _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch).p
             cols["p_quiescent"] = p
+    not_galaxy = _not_galaxy(table, flag)
+    if "p_quiescent" in cols:
+        cols["p_quiescent"][not_galaxy] = np.nan
+        flag[not_galaxy] |= QUIESCENT_NOT_PREDICTED
     if restframe:
         zspec = table["z_spec"].to_numpy(float) if "z_spec" in table else np.full(n, np.nan)
         at_photoz = ~np.isfinite(zspec)
         flag[at_photoz] |= UVJ_AT_PHOTOZ
-        z = np.where(at_photoz, photoz_q50, zspec)
+        z = np.where(at_photoz | not_galaxy, photoz_q50, zspec)
+        z[not_galaxy] = np.nan  # no galaxy rest-frame fit for a star or a QSO
         cols.update(_uvj_columns(table, z, uvj_preset, flag))
     cols["flag_photcat"] = flag
     return pd.DataFrame(cols, index=table.index), arrays
+
+
+def _not_galaxy(table: pd.DataFrame, flag: np.ndarray) -> np.ndarray:
+    """Rows the catalogue classifies as stars or QSOs (``object_class``); their flag bits
+    are set in ``flag``."""
+    from photcat.catalogs.flags import OBJECT_CLASSES
+
+    if "object_class" not in table:
+        return np.zeros(len(table), dtype=bool)
+    oc = table["object_class"].to_numpy()
+    star, qso = oc == OBJECT_CLASSES["star"], oc == OBJECT_CLASSES["qso"]
+    flag[star] |= IS_STAR
+    flag[qso] |= IS_QSO
+    return star | qso
 
 
 def _predict_batched(
