@@ -211,3 +211,34 @@ def test_dereddened_magnitudes_are_not_corrected_twice(tmp_path):
     c = cat.read(path, {**schema, "extinction_applied": True})
     assert c.table["mag_r"].iloc[0] == 17.0
     assert c.meta["extinction_corrected"] is True and c.meta["extinction_upstream"] is True
+
+
+def test_preset_overrides_keep_vector_columns_and_forms_right():
+    """{"preset": ...} overrides (second review): a band list change keeps reading the right
+    MODELFLUX element, a magnitude template drops the flux form, optional bands as
+    mappings work, and 2MASS extinction is still subtracted when the SDSS magnitudes come
+    dereddened."""
+    path = shared_path("kcorrect_gst_sdss", "gst_tests_small.fits")
+    full = cat.read(path, "sdss").table
+    griz = cat.read(path, {"preset": "sdss", "bands": ["g", "r", "i", "z"]}).table
+    np.testing.assert_array_equal(griz["mag_g"], full["mag_g"])
+    forms = cat.get_schema({"preset": "sdss", "mag": "dered_{b}", "extinction_applied": True})
+    assert [f.mag for f in forms] == ["dered_{b}"]
+    opt = {"j": {"mag": "J_M_EXT", "magerr": "J_MSIG_EXT", "system": "Vega", "missing_values": [0.0]}}  # fmt: skip
+    only_j = cat.read(path, {"preset": "sdss", "optional_bands": opt}).table
+    np.testing.assert_array_equal(only_j["mag_j"], full["mag_j"])
+    assert "mag_h" not in only_j
+
+
+def test_derived_extinction_applies_to_2mass_when_sdss_comes_dereddened(tmp_path):
+    df = pd.DataFrame({"dered_r": [17.0], "err_r": [0.02], "extinction_r": [0.2751], "J": [15.0], "JERR": [0.05]})  # fmt: skip
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    schema = {
+        "bands": ["r"], "mag": "dered_{b}", "magerr": "err_{b}", "extinction": "extinction_{b}",
+        "extinction_applied": True, "extinction_ref": "r",
+        "optional_bands": {"j": {"mag": "J", "magerr": "JERR", "system": "Vega"}},
+    }  # fmt: skip
+    t = cat.read(path, schema).table
+    assert t["mag_r"].iloc[0] == 17.0  # not corrected twice
+    assert t["mag_j"].iloc[0] == pytest.approx(15.0 + 0.902 - 0.1 * 0.902, abs=1e-12)

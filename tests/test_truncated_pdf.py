@@ -105,3 +105,30 @@ def test_catalogue_rows_sum_to_one_and_quantiles_are_non_negative(tmp_path):
         arrays["photoz_weights"][ok], arrays["photoz_means"][ok], arrays["photoz_stds"][ok]
     )
     np.testing.assert_allclose(p.mean(), table.loc[ok, "photoz_mean"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mu", [-1.0, -0.8, -0.3])
+def test_mixtures_far_below_zero_keep_their_digits(mu):
+    """Most of the mass below z = 0: every quantity from the upper tail, as scipy's
+    truncnorm gives it (a review found quantiles 0, CDF 1 and CRPS 80x too large here)."""
+    from scipy.stats import truncnorm
+
+    p = MixturePrediction.normal([mu], [0.1])
+    tn = truncnorm((0 - mu) / 0.1, np.inf, loc=mu, scale=0.1)
+    assert p.mean()[0] == pytest.approx(tn.mean(), rel=1e-7)
+    assert p.std()[0] == pytest.approx(tn.std(), rel=1e-6)
+    np.testing.assert_allclose(p.quantile(np.array([0.16, 0.5, 0.84]))[0], tn.ppf([0.16, 0.5, 0.84]), rtol=1e-6)  # fmt: skip
+    assert p.cdf(0.01)[0] == pytest.approx(tn.cdf(0.01), rel=1e-9)
+    hi = tn.ppf(1 - 1e-14)
+    ref = integrate.quad(lambda z: tn.cdf(z) ** 2, 0, 0.01)[0]
+    ref += integrate.quad(lambda z: (1 - tn.cdf(z)) ** 2, 0.01, hi)[0]
+    assert crps(p, np.array([0.01]))[0] == pytest.approx(ref, rel=1e-4)
+    assert np.isfinite(p.pdf_grid(np.linspace(0, 1, 11), dtype=np.float32)).all()
+    assert p.cell_probabilities(np.linspace(0, 1, 11)).sum() == pytest.approx(1.0, abs=1e-12)
+    assert p.sample(20_000, np.random.default_rng(0)).mean() == pytest.approx(tn.mean(), rel=0.03)
+
+
+def test_nan_parameters_give_nan_not_a_point_mass():
+    p = MixturePrediction([[0.5, 0.5]], [[np.nan, 0.3]], [[0.1, 0.1]])
+    assert np.isnan(p.cdf(0.2)).all() and np.isnan(p.cell_probabilities(np.linspace(0, 1, 6))).all()
+    assert np.isnan(MixturePrediction.normal([0.3], [0.1]).cdf(np.array([np.nan]))).all()

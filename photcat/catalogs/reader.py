@@ -160,7 +160,9 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
         if ext is not None:
             bad_ext = ~np.isfinite(ext) & (flag == 0)
             flag[bad_ext] |= V.F.ERR_INVALID
-            if corrected:
+            # a band with derived extinction (2MASS) is never dereddened upstream
+            derived = f"extinction_{b}" not in c
+            if corrected or (derived and s.name != "canonical"):
                 mag = np.where(flag == 0, mag - ext, np.nan)
             err = np.where(flag == 0, err, np.nan)
             out[f"extinction_{b}"] = ext
@@ -330,7 +332,7 @@ def canonicalise(
         "schema": res.schema.name,
         "extinction_corrected": corrected,
         "extinction_upstream": bool(s.extinction_applied and s.name != "canonical"),
-        "extinction_derived": derived if corrected else {},
+        "extinction_derived": derived if s.name != "canonical" else {},
         "mag_system": s.mag_system if s.mag else "flux",
         "ab_offsets": {b: v for b, v in s.ab_offsets.items() if b in present},
         "rows_offset": chunk.offset,

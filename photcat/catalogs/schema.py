@@ -62,6 +62,9 @@ class Schema:
     # canonical column object_class (photcat.catalogs.flags.OBJECT_CLASSES)
     obj_type: str | None = None
     spec_class: str | None = None
+    # order of the bands in vector columns (NAME[{i}]); None: ``bands`` (so a preset whose
+    # band list is changed still reads the right element)
+    vector_bands: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", tuple(b.lower() for b in self.bands))
@@ -105,7 +108,8 @@ class Schema:
 
     def column(self, template: str, b: str) -> str:
         """The column name a template gives for band ``b``."""
-        return template.format(b=b, B=b.upper(), i=self.bands.index(b) if b in self.bands else 0)
+        order = self.vector_bands or self.bands
+        return template.format(b=b, B=b.upper(), i=order.index(b) if b in order else 0)
 
     @property
     def all_bands(self) -> tuple[str, ...]:
@@ -125,11 +129,18 @@ class Schema:
             raise ValueError(f"unknown schema key(s) {sorted(unknown)}; allowed: {sorted(known)}")
         d = dict(d)
         d.setdefault("name", "user")
-        opt = {
-            k.lower(): BandColumns(**{**v, "missing_values": tuple(v.get("missing_values", ()))})
-            for k, v in dict(d.pop("optional_bands", {}) or {}).items()
-        }
+        opt = _band_columns(d.pop("optional_bands", {}))
         return cls(**d, optional_bands=opt)
+
+
+def _band_columns(opt: Any) -> dict[str, BandColumns]:
+    """``optional_bands`` from a plain mapping (band -> {mag, magerr, system, ...})."""
+    return {
+        k.lower(): v
+        if isinstance(v, BandColumns)
+        else BandColumns(**{**v, "missing_values": tuple(v.get("missing_values", ()))})
+        for k, v in dict(opt or {}).items()
+    }
 
 
 _TWOMASS_XSC = {
@@ -162,6 +173,7 @@ SDSS_FLUX = replace(
     flux_ivar="MODELFLUX_IVAR[{i}]",
     extinction="EXTINCTION[{i}]",
     mag_system="pogson",  # fluxes: no magnitude system involved
+    vector_bands=SDSS_BANDS,
 )
 ANNZ = Schema("annz", SDSS_BANDS, mag="{b}", magerr="{b}_err", z="z_spec")
 ANNZ2 = Schema(
@@ -199,7 +211,17 @@ def get_schema(spec: str | dict | Schema) -> tuple[Schema, ...]:
         unknown = set(overrides) - set(Schema.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown schema key(s) {sorted(unknown)}")
-        return tuple(replace(s, **overrides) for s in get_schema(spec["preset"]))
+        if "optional_bands" in overrides:
+            overrides["optional_bands"] = _band_columns(overrides["optional_bands"])
+        forms, errors = [], []
+        for s in get_schema(spec["preset"]):  # forms the overrides do not fit are dropped
+            try:
+                forms.append(replace(s, **overrides))
+            except ValueError as exc:
+                errors.append(str(exc))
+        if not forms:
+            raise ValueError(errors[0])
+        return tuple(forms)
     if isinstance(spec, dict):
         return (Schema.from_dict(spec),)
     key = str(spec).lower()

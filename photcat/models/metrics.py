@@ -211,19 +211,33 @@ def _crps_truncated(pred: MixturePrediction, y: np.ndarray, n: int = 2048) -> np
     upper = max(y, largest component mean + 12 sd). Below ``lower`` F = 0, so a ``y``
     under ``lower`` adds ``lower - y``."""
     lo = float(pred.lower)
-    upper = np.maximum(y, np.max(pred.means + 12.0 * pred.stds, axis=1))
+    # above lower the truncated PDF ends within 12 sd of its highest component (or is a
+    # narrow spike at lower when the whole mixture lies far below it)
+    upper = np.maximum(
+        y,
+        np.maximum(
+            np.max(pred.means + 12.0 * pred.stds, axis=1), lo + 12.0 * np.max(pred.stds, axis=1)
+        ),
+    )
     yc = np.clip(y, lo, upper)
     t = np.linspace(0.0, 1.0, n + 1)
     simpson = np.ones(n + 1)
     simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
     simpson /= 3.0 * n
 
+    from scipy.special import logsumexp
+
+    from photcat.models.predictions import lw_u
+
+    with np.errstate(divide="ignore"):
+        log_w = np.log(pred.weights)
+    log_s0 = pred.log_sf(lo)[:, None]
+
     def integral(a, b, second: bool) -> np.ndarray:
         z = a[:, None] + (b - a)[:, None] * t[None, :]
-        raw = np.sum(pred.weights[:, None, :] * ndtr((z[:, :, None] - pred.means[:, None, :]) / pred.stds[:, None, :]), axis=2)  # fmt: skip
-        f0 = pred.mass_below()[:, None]
-        F = np.clip((raw - f0) / np.maximum(1.0 - f0, 1e-300), 0.0, 1.0)
-        g = (1.0 - F) ** 2 if second else F**2
+        # 1 - F = S(z) / S(lower), from the upper tail (precise when S(lower) is tiny)
+        surv = np.clip(np.exp(logsumexp(lw_u(log_w, pred.means, pred.stds, z), axis=2) - log_s0), 0, 1)  # fmt: skip
+        g = surv**2 if second else (1.0 - surv) ** 2
         return (b - a) * (g @ simpson)
 
     lows = np.full(y.shape, lo)

@@ -221,7 +221,7 @@ class _KerasMLP:
         if self._likelihood == "normal":
             mean = lik.normal_params(raw)[0]
         elif self._likelihood == "mixture":
-            mean = MixturePrediction(*lik.mixture_params(raw)).mean()
+            mean = MixturePrediction(*lik.mixture_params(raw), lower=None).mean()  # scaled z
         else:
             mean = lik.bernoulli_params(raw)
         return float(np.mean((mean - tv.astype(np.float64)) ** 2))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr, ndtri
+from scipy.special import log_ndtr, logsumexp, ndtr, ndtri
 
 _SQRT2PI = np.sqrt(2.0 * np.pi)
 P68 = float(ndtr(1.0) - ndtr(-1.0))  # 0.6827: the "68 %" interval of a Normal
@@ -73,7 +73,7 @@ class MixturePrediction:
             np.concatenate([p.weights * w for p, w in zip(members, mw, strict=True)], axis=1),
             np.concatenate([p.means for p in members], axis=1),
             np.concatenate([p.stds for p in members], axis=1),
-            members[0].lower,
+            _same_lower(members),
         )
 
     def __len__(self) -> int:
@@ -94,7 +94,17 @@ class MixturePrediction:
         """F(lower) per object: the untruncated mixture's probability below ``lower``."""
         if self.lower is None:
             return np.zeros(len(self))
-        return np.sum(self.weights * ndtr((self.lower - self.means) / self.stds), axis=1)
+        return -np.expm1(self.log_sf(self.lower))
+
+    def log_sf(self, z: np.ndarray | float) -> np.ndarray:
+        """log S(z) per object, S the untruncated mixture's survival function (1 − CDF),
+        computed from the upper tail so that it keeps its digits when most of the mixture
+        lies below ``z`` (the truncated quantities are ratios S(z) / S(lower))."""
+        z = np.asarray(z, dtype=np.float64)
+        z = z[:, None] if z.ndim == 1 else z
+        with np.errstate(divide="ignore"):
+            lw = np.log(self.weights)
+        return logsumexp(lw + log_ndtr((self.means - z) / self.stds), axis=1)
 
     def _truncated_components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(weights, means, variances) of the components truncated at ``lower``: each a
@@ -140,30 +150,44 @@ class MixturePrediction:
         )
 
     def cdf(self, z: np.ndarray | float) -> np.ndarray:
-        """CDF of each object's (truncated) mixture at ``z`` (scalar, or one per object)."""
+        """CDF of each object's (truncated) mixture at ``z`` (scalar, or one per object):
+        1 − S(z) / S(lower). NaN parameters or a NaN ``z`` give NaN."""
         z = np.asarray(z, dtype=np.float64)
-        zz = z[:, None] if z.ndim == 1 else z
-        raw = np.sum(self.weights * ndtr((zz - self.means) / self.stds), axis=1)
         if self.lower is None:
-            return raw
-        above = np.broadcast_to(z, raw.shape) >= self.lower
-        f0 = self.mass_below()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.clip((raw - f0) / (1.0 - f0), 0.0, 1.0)
-        out = np.where(f0 < 1.0, out, 1.0)  # all mass below lower: a point mass at lower
-        return np.where(above, out, 0.0)
+            zz = z[:, None] if z.ndim == 1 else z
+            return np.sum(self.weights * ndtr((zz - self.means) / self.stds), axis=1)
+        zb = np.maximum(z, self.lower)
+        out = -np.expm1(self.log_sf(zb) - self.log_sf(self.lower))
+        return np.where(np.broadcast_to(z, out.shape) < self.lower, 0.0, np.clip(out, 0.0, 1.0))
 
-    def cell_probabilities(self, grid: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    def cell_probabilities(
+        self, grid: np.ndarray, dtype: type = np.float64, chunk: int = 1024
+    ) -> np.ndarray:
         """Probability of each grid point's cell, shape ``(n_objects, len(grid))``: the cells
         are bounded by the midpoints between grid points, the first open below and the last
-        open above, so every row sums to 1 (the catalogue's ``photoz_pdf`` column)."""
+        open above, so every row sums to 1 (the catalogue's ``photoz_pdf`` column).
+        Differences of the survival function, over blocks of ``chunk`` objects."""
         grid = np.asarray(grid, dtype=np.float64)
-        edges = np.concatenate([[-np.inf], 0.5 * (grid[1:] + grid[:-1]), [np.inf]])
-        cdf = np.empty((len(self), edges.size))
-        cdf[:, 0], cdf[:, -1] = 0.0, 1.0
-        for j, e in enumerate(edges[1:-1], start=1):
-            cdf[:, j] = self.cdf(e)
-        return np.diff(cdf, axis=1).astype(dtype)
+        inner = 0.5 * (grid[1:] + grid[:-1])
+        n = len(self)
+        out = np.empty((n, grid.size), dtype=dtype)
+        with np.errstate(divide="ignore"):
+            lw = np.log(self.weights)
+        for s in range(0, n, chunk):
+            sl = slice(s, s + chunk)
+            w, m, sd = lw[sl], self.means[sl], self.stds[sl]
+            lo = -np.inf if self.lower is None else self.lower
+            e = np.maximum(inner[None, :], lo)  # (b, nz - 1): S at the inner edges
+            log_s = logsumexp(lw_u(w, m, sd, e), axis=2)
+            log_s0 = (
+                np.zeros(len(m))
+                if self.lower is None
+                else logsumexp(w + log_ndtr((m - self.lower) / sd), axis=1)
+            )
+            surv = np.exp(log_s - log_s0[:, None])  # S(edge) / S(lower), in [0, 1]
+            surv = np.concatenate([np.ones((len(m), 1)), surv, np.zeros((len(m), 1))], axis=1)
+            out[sl] = np.maximum(-np.diff(surv, axis=1), 0.0)  # rounding can give -1e-20
+        return out
 
     def pdf_grid(
         self,
@@ -183,8 +207,10 @@ class MixturePrediction:
         n, k = self.means.shape
         out = np.empty((n, grid.size), dtype=dtype)
         inv = (1.0 / self.stds).astype(dtype)
-        renorm = 1.0 / np.maximum(1.0 - self.mass_below(), 1e-300)  # truncated density
-        amp = (self.weights * (1.0 / self.stds) / _SQRT2PI * renorm[:, None]).astype(dtype)
+        amp = (self.weights * (1.0 / self.stds) / _SQRT2PI).astype(dtype)
+        # truncated density: divided by S(lower), applied in the exponent (no overflow)
+        log_s0 = np.zeros(n) if self.lower is None else self.log_sf(self.lower)
+        log_s0 = log_s0.astype(dtype)
         means = self.means.astype(dtype)
         half = np.dtype(dtype).type(-0.5)
         for s in range(0, n, chunk):
@@ -195,6 +221,7 @@ class MixturePrediction:
                 u *= inv[sl, j, None]
                 np.square(u, out=u)
                 u *= half
+                u -= log_s0[sl, None]
                 np.exp(u, out=u)
                 u *= amp[sl, j, None]
                 if j == 0:
@@ -224,18 +251,19 @@ class MixturePrediction:
         if np.any((qs <= 0) | (qs >= 1)):
             raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {qs}")
         out = np.empty((len(self), qs.size))
-        f0 = self.mass_below()
+        s0 = np.ones(len(self)) if self.lower is None else np.exp(self.log_sf(self.lower))
         for s in range(0, len(self), _QUANTILE_CHUNK):  # blocks keep temporaries in cache
             w, m, sd = (a[s : s + _QUANTILE_CHUNK] for a in self.astuple())
-            f0s = f0[s : s + _QUANTILE_CHUNK]
+            s0s = s0[s : s + _QUANTILE_CHUNK]
             for j, qk in enumerate(qs):
-                # truncated at lower: the untruncated quantile of F(lower) + q (1 - F(lower))
-                qq = np.clip(f0s + qk * (1.0 - f0s), 1e-300, 1.0 - 1e-16)
-                comp = m + sd * ndtri(qq)[:, None]  # each component's own quantile
+                # x with S(x) = (1 - q) S(lower), solved on the mirrored mixture (means -m),
+                # whose CDF is S(-x): precise however small S(lower) is
+                level = np.maximum((1.0 - qk) * s0s, 1e-300)
+                comp = -m + sd * ndtri(level)[:, None]  # mirrored components' quantiles
                 if self.n_components == 1:
-                    out[s : s + len(m), j] = comp[:, 0]
+                    out[s : s + len(m), j] = -comp[:, 0]
                 else:
-                    out[s : s + len(m), j] = _mixture_root(w, m, sd, comp, qq, tol)
+                    out[s : s + len(m), j] = -_mixture_root(w, -m, sd, comp, level, tol)
         if self.lower is not None:
             out = np.maximum(out, self.lower)
         return out[:, 0] if np.ndim(q) == 0 else out
@@ -250,10 +278,23 @@ class MixturePrediction:
         comp = np.minimum((u[:, :, None] > cum[:, None, :]).sum(axis=2), self.n_components - 1)
         rows = np.arange(len(self))[:, None]
         m, s = self.means[rows, comp], self.stds[rows, comp]
-        lo = 0.0 if self.lower is None else ndtr((self.lower - m) / s)
-        v = lo + (1.0 - lo) * rng.random((len(self), n))
-        out = m + s * ndtri(np.clip(v, 1e-300, 1.0 - 1e-16))
+        # upper-tail inversion: x = m - s ndtri(t), t uniform on (0, S_k(lower))
+        top = 1.0 if self.lower is None else ndtr((m - self.lower) / s)
+        t = top * (1.0 - rng.random((len(self), n)))  # in (0, top]
+        out = m - s * ndtri(np.clip(t, 1e-300, 1.0 - 1e-16))
         return out if self.lower is None else np.maximum(out, self.lower)
+
+
+def lw_u(log_w: np.ndarray, m: np.ndarray, sd: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """log(w_k) + log S_k(z) for objects × points × components (z: objects × points)."""
+    return log_w[:, None, :] + log_ndtr((m[:, None, :] - z[:, :, None]) / sd[:, None, :])
+
+
+def _same_lower(members: list[MixturePrediction]) -> float | None:
+    lows = {p.lower for p in members}
+    if len(lows) > 1:
+        raise ValueError(f"members truncated at different redshifts: {sorted(lows, key=str)}")
+    return members[0].lower
 
 
 def fit_width_scale(pred: MixturePrediction, z: np.ndarray, coverage: float = P68) -> float:

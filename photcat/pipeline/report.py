@@ -185,9 +185,9 @@ def _photoz_figures(plt, table, arrays, metrics, folder: Path, grid) -> list[tup
     ax.hist(zp[ok], bins=bins, histtype="step", lw=1.2, label="photo-z mean", density=True)
     if "photoz_pdf" in arrays and grid is not None:
         zg = np.linspace(*grid[:2], int(grid[2]))
-        # cell probabilities -> density: divide by each cell's width (outer cells: half a step)
-        edges = np.concatenate([[zg[0]], 0.5 * (zg[1:] + zg[:-1]), [zg[-1]]])
-        stack = np.nanmean(arrays["photoz_pdf"][ok], axis=0) / np.diff(edges)
+        # cell probabilities -> density: divide by the grid step (the outer cells are open,
+        # so their values hold the probability beyond the grid too)
+        stack = np.nanmean(arrays["photoz_pdf"][ok], axis=0) / (zg[1] - zg[0])
         ax.plot(zg, stack, lw=1.2, label="stacked PDF")
     ax.set(xlabel="redshift", ylabel="n(z) (normalised)", xlim=(0, hi))
     ax.legend()

@@ -197,7 +197,8 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
         zspec = table["z_spec"].to_numpy(float) if "z_spec" in table else np.full(n, np.nan)
         at_photoz = ~np.isfinite(zspec)
         flag[at_photoz] |= UVJ_AT_PHOTOZ
-        z = np.where(at_photoz | not_galaxy, photoz_q50, zspec)
+        flag[not_galaxy] &= np.uint16(~UVJ_AT_PHOTOZ & 0xFFFF)
+        z = np.where(at_photoz, photoz_q50, zspec)
         z[not_galaxy] = np.nan  # no galaxy rest-frame fit for a star or a QSO
         cols.update(_uvj_columns(table, z, uvj_preset, flag))
     cols["flag_photcat"] = flag
