@@ -13,6 +13,7 @@ from photcat.catalogs import sample
 from photcat.catalogs.writer import read_with_arrays
 from photcat.pipeline import runner
 from photcat.pipeline.report import catalog_metrics
+from tests.test_prediction_path import PREDICTED
 
 pytestmark = pytest.mark.slow  # runs the whole pipeline
 
@@ -43,16 +44,7 @@ def test_catalogue_has_every_input_row_with_units(pipeline_run):
     assert len(t) == len(src) == 10000
     np.testing.assert_array_equal(np.sort(t["object_id"]), np.arange(10000))
     for col in (
-        "photoz_mean",
-        "photoz_std",
-        "photoz_q16",
-        "photoz_q50",
-        "photoz_q84",
-        "p_quiescent",
-        "uv",
-        "vj",
-        "uvj_quiescent",
-        "flag_photcat",
+        *PREDICTED,
         "photoz_pdf",
         "z_spec",
         "mag_r",

@@ -238,12 +238,17 @@ def parse_schema_arg(text: str | dict | None, default: str = "sdss") -> str | di
     s = str(text or "").strip()
     if not s.startswith("{"):
         return s or default
+    return json_object(s, "schema mapping")
+
+
+def json_object(text: str, what: str) -> dict:
+    """``text`` parsed as a JSON object; a ValueError naming ``what`` otherwise."""
     try:
-        value = json.loads(s)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"schema mapping is not valid JSON: {exc}") from exc
+        raise ValueError(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise ValueError(f"schema mapping must be a JSON object, got {s!r}")
+        raise ValueError(f"{what} must be a JSON object, got {text!r}")
     return value
 
 

@@ -30,15 +30,14 @@ class UsageError(Exception):
 
 
 def _json_arg(text: str | None, what: str) -> dict:
+    from photcat.catalogs.schema import json_object
+
     if not text:
         return {}
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what} is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise UsageError(f"{what} must be a JSON object, got {text!r}")
-    return value
+        return json_object(text, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _schema_arg(text: str | None) -> Any:
