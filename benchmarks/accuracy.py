@@ -11,7 +11,7 @@ training time in seconds. Data sets (from ``../shared/data``, skipped with a mes
 
 - ``annz_sdss``  photo-z: train on ``sdss.ugriz.train``, report on ``sdss.ugriz.valid``
 - ``boss_dr10``  photo-z: fixed seeded 80/20 split of ``boss_dr10_ugriz_specz.csv.gz``
-- ``zfourge_uvj`` SF/Q: U-V, V-J, z -> sSFR label (FAST log sSFR < log 1/(3 t_H(z))); networks
+- ``zfourge_uvj`` SF/Q: U-V, V-J, z -> sSFR label (FAST log sSFR < log 1/(3 t_U(z)), t_U the age); networks
   and classical classifiers vs each UVJ boundary preset used as a classifier
 - ``kcorrect_gst`` SF/Q: ugriz colours + z -> UVJ label from kcorrect fits WITH 2MASS J/H/Ks;
   classifiers vs the same label computed from ugriz-only kcorrect extrapolation
@@ -473,7 +473,7 @@ def load_zfourge(seed: int, ssfr_threshold) -> dict:
         "uv_test": X[c, 0], "vj_test": X[c, 1], "z_test": X[c, 2],
         "feature_names": ["UV", "VJ", "z"],
         "label": f"quiescent when FAST log sSFR < threshold={ssfr_threshold!r} "
-                 "('hubble' = log10 1/(3 t_H(z)), t_H = 1/H(z), Planck18); FAST zero-SFR fits "
+                 "('age' = log10 1/(3 t_U(z)), t_U = age of the Universe, Planck18); FAST zero-SFR fits "
                  "(lssfr = -99) count as quiescent",
         "split": {"method": f"default_rng({seed}) permutation 60/20/20 fit/validation/test",
                   "n_fit": int(a.size), "n_val": int(b.size), "n_test": int(c.size)},
@@ -608,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", default="annz_sdss,boss_dr10,zfourge_uvj,kcorrect_gst",
                     help="comma-separated subset of data sets")  # fmt: skip
     ap.add_argument("--models", default="", help="comma-separated subset of model names")
-    ap.add_argument("--ssfr-threshold", default="hubble",
-                    help="zfourge label: 'hubble' (1/(3 t_H(z))) or a log sSFR number such as -10")  # fmt: skip
+    ap.add_argument("--ssfr-threshold", default="age",
+                    help="zfourge label: 'age' (1/(3 t_U(z))) or a log sSFR number such as -10")  # fmt: skip
     ap.add_argument("--gst-preset", default="williams09", help="UVJ preset for the gst label")
     ap.add_argument("--output", type=Path, default=RESULTS)
     ap.add_argument("--table", type=Path, metavar="JSON",

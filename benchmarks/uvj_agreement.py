@@ -13,7 +13,7 @@ absent). Cleaning: ``nfilt_fit >= 5``, finite ``z > 0``, finite U−V and V−J.
 * ``uvir``  – log10(SFR_UVIR / 10**lmass) where ``SFR_UVIR > 0`` (−99 = off the far-IR footprint;
   non-positive values from negative 24 µm fluxes are dropped as well — counted).
 
-Thresholds: ``hubble`` (log sSFR < log10 1/(3 t_H(z)), Planck18) and fixed −11 and −10.
+Thresholds: ``age`` (log sSFR < log10 1/(3 t_U(z)), t_U the age of the Universe, Planck18) and fixed −11 and −10.
 For each preset: fraction called quiescent, and confusion matrix (quiescent = positive) vs the
 sSFR label, accuracy, purity (precision) and completeness (recall), overall and in bins of
 redshift and stellar mass. Writes ``benchmarks/results/uvj_agreement.json``,
@@ -41,7 +41,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 PRESET_NAMES = ("williams09", "whitaker11", "muzzin13", "line")
 ZBINS = [(0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 10.0)]
 MBINS = [(-np.inf, 10.0), (10.0, 10.5), (10.5, 11.0), (11.0, np.inf)]
-THRESHOLDS: dict[str, float | str] = {"hubble": "hubble", "fixed-11": -11.0, "fixed-10": -10.0}
+THRESHOLDS: dict[str, float | str] = {"age": "age", "fixed-11": -11.0, "fixed-10": -10.0}
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -176,15 +176,15 @@ def markdown(res: dict, counts: dict) -> str:
             + " |"
         )
     for key, title in (
-        ("fast/hubble", "FAST sSFR, threshold 1/(3 t_H(z)) — main comparison"),
-        ("uvir/hubble", "UV+IR sSFR, threshold 1/(3 t_H(z))"),
+        ("fast/age", "FAST sSFR, threshold 1/(3 t_U(z)) — main comparison"),
+        ("uvir/age", "UV+IR sSFR, threshold 1/(3 t_U(z))"),
         ("fast/fixed-11", "FAST sSFR, fixed threshold −11"),
         ("fast/fixed-10", "FAST sSFR, fixed threshold −10"),
     ):
         lines += ["", f"### Agreement with the sSFR label: {title} (overall)", "", HEAD]
         for name, r in res["presets"].items():
             lines.append(f"| {name} " + _fmt(r["truths"][key]["overall"]))
-    for key in ("fast/hubble",):
+    for key in ("fast/age",):
         for part in ("by_z", "by_mass"):
             what = "redshift" if part == "by_z" else "log stellar mass [M☉]"
             lines += ["", f"### {key}: in bins of {what}", ""]

@@ -140,10 +140,8 @@ def zfourge():
         & (d["lssfr"] != -99)
     )
     d = d[ok]
-    # quiescent: FAST sSFR below 1 / (3 t_H(z)) (photcat's label definition)
-    y = ssfr_label(d["lssfr"].to_numpy(), d["z"].to_numpy(), threshold="hubble").quiescent.astype(
-        int
-    )
+    # quiescent: FAST sSFR below 1 / (3 t_U(z)) (photcat's label definition)
+    y = ssfr_label(d["lssfr"].to_numpy(), d["z"].to_numpy(), threshold="age").quiescent.astype(int)
     X = d[["UV", "VJ", "z"]].to_numpy()
     perm = np.random.default_rng(1).permutation(len(y))
     a, b, c = perm[:5000], perm[5000:7000], perm[7000:12000]

@@ -39,6 +39,12 @@ PREFIXES: dict[str, tuple[str | None, str]] = {
     "mag_": ("mag", "AB magnitude, Galactic-extinction corrected when extinction was given"),
     "magerr_": ("mag", "1-sigma magnitude error"),
     "extinction_": ("mag", "Galactic extinction"),
+    "fluxerr_": ("", "1-sigma error of flux_<band> (maggies)"),
+    "flux_": (
+        "",
+        "flux in maggies (f/f0, AB; extinction and AB offsets applied like mag_), kept for "
+        "zero and negative measurements",
+    ),
     "flag_": (None, "band flag bits (photcat.catalogs.flags.BAND_REASONS)"),
     "rest_": ("mag", "rest-frame absolute magnitude (AB)"),
 }

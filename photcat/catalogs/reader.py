@@ -3,7 +3,9 @@
 The canonical table (pandas) has ``object_id``, ``ra``, ``dec`` (deg), ``mag_<b>`` (AB mag,
 Galactic-extinction corrected when extinction columns exist), ``magerr_<b>`` (mag),
 ``flag_<b>`` (uint16, see :mod:`photcat.catalogs.flags`), ``extinction_<b>`` (mag) when
-present, and ``z_spec`` / ``flag_zspec`` when the file has a redshift. No row is ever dropped.
+present, ``flux_<b>`` / ``fluxerr_<b>`` (maggies, zero and negative measurements kept) for
+bands read from asinh magnitudes or fluxes, and ``z_spec`` / ``flag_zspec`` when the file has
+a redshift. No row is ever dropped.
 """
 
 from __future__ import annotations
@@ -133,12 +135,21 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             out[role] = V.to_float(raw[c[role]])[0]
     corrected = bool(any(k.startswith("extinction_") for k in c)) and not s.extinction_applied
     for b in (*res.required, *res.optional):
+        flux = fluxerr = None  # kept measurements in maggies, negative ones included
         if f"flux_{b}" in c:
             mag, err, flag = V.band_from_fluxes(raw[c[f"flux_{b}"]], raw[c[f"ivar_{b}"]])
+            flux, fluxerr = V.flux_from_fluxes(raw[c[f"flux_{b}"]], raw[c[f"ivar_{b}"]])
         elif b not in s.optional_bands and s.mag_system == "asinh":
             mag, err, flag = V.band_from_asinh(
                 raw[c[f"mag_{b}"]], raw[c[f"magerr_{b}"]], band(b).asinh_b
             )
+            flux, fluxerr = V.flux_from_asinh(
+                raw[c[f"mag_{b}"]], raw[c[f"magerr_{b}"]], band(b).asinh_b
+            )
+        elif s.name == "canonical" and f"flux_{b}" in raw and f"fluxerr_{b}" in raw:
+            mag, err, flag = V.band_from_mags(raw[c[f"mag_{b}"]], raw[c[f"magerr_{b}"]])
+            flux = V.to_float(raw[f"flux_{b}"])[0]  # photcat's own, corrected already
+            fluxerr = V.to_float(raw[f"fluxerr_{b}"])[0]
         else:
             bc = s.optional_bands.get(b)
             system = bc.system if bc else s.system
@@ -150,6 +161,9 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             )
         if b in s.ab_offsets:
             mag = mag + s.ab_offsets[b]
+            if flux is not None:
+                scale = 10.0 ** (-0.4 * s.ab_offsets[b])
+                flux, fluxerr = flux * scale, fluxerr * scale
         ext = None
         if f"extinction_{b}" in c:
             ext = V.to_float(raw[c[f"extinction_{b}"]])[0]
@@ -164,12 +178,17 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             derived = f"extinction_{b}" not in c
             if corrected or (derived and s.name != "canonical"):
                 mag = np.where(flag == 0, mag - ext, np.nan)
+                if flux is not None and s.name != "canonical":
+                    scale = np.where(np.isfinite(ext), 10.0 ** (0.4 * ext), np.nan)
+                    flux, fluxerr = flux * scale, fluxerr * scale
             err = np.where(flag == 0, err, np.nan)
             out[f"extinction_{b}"] = ext
         if s.name == "canonical" and f"flag_{b}" in raw:  # keep the reasons found upstream
             stored = np.asarray(raw[f"flag_{b}"]).astype(np.uint16)
             flag = np.where(stored != 0, stored, flag).astype(np.uint16)
         out[f"mag_{b}"], out[f"magerr_{b}"], out[f"flag_{b}"] = mag, err, flag
+        if flux is not None:
+            out[f"flux_{b}"], out[f"fluxerr_{b}"] = flux, fluxerr
     if "obj_type" in c or "spec_class" in c:
         out["object_class"] = _object_class(raw, c, s.name == "canonical")
     if "z" in c:

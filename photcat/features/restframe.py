@@ -316,6 +316,31 @@ def _restframe_frame(table, absmag, chi2, n_good, flag, zz, model, info: dict) -
     return out
 
 
+def _fluxes(table, bands, mags, errs, good, use_bands):
+    """(maggies, σ maggies, good) per band: from ``flux_<b>``/``fluxerr_<b>`` where the table
+    has them (zero and negative measurements included), else from the magnitudes."""
+    from photcat.catalogs.validate import FLUX_KEEPS
+
+    maggies = np.where(good, 10.0 ** (-0.4 * np.where(good, mags, 0.0)), 0.0)
+    sig_f = np.where(good, maggies * _LN10_OVER_2P5 * np.where(good, errs, 0.0), 0.0)
+    good = good.copy()
+    for k, b in enumerate(bands):
+        if f"flux_{b}" not in table.columns or f"fluxerr_{b}" not in table.columns:
+            continue
+        if use_bands is not None and b not in {u.lower() for u in use_bands}:
+            continue
+        f = pd.to_numeric(table[f"flux_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
+        e = pd.to_numeric(table[f"fluxerr_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
+        ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+        if f"flag_{b}" in table.columns:
+            fl = table[f"flag_{b}"].fillna(0xFFFF).to_numpy(np.int64)
+            ok &= (fl & ~FLUX_KEEPS) == 0
+        maggies[:, k] = np.where(ok, f, 0.0)
+        sig_f[:, k] = np.where(ok, e, 0.0)
+        good[:, k] = ok
+    return maggies, sig_f, good
+
+
 def fit_restframe(
     table: Any,
     z: str | npt.ArrayLike | None = None,
@@ -364,12 +389,12 @@ def fit_restframe(
     no_z = ~np.isfinite(zz)
     flag[no_z] |= ff.RF_NO_REDSHIFT
     flag[~no_z & ((zz <= max(zmin, 0.0)) | (zz > zmax))] |= ff.RF_Z_OUT_OF_RANGE
+
+    maggies, sig_f, good = _fluxes(table, bands, mags, errs, good, use_bands)
     n_good = good.sum(axis=1)
     flag[n_good < min_bands] |= ff.RF_TOO_FEW_BANDS
-
-    maggies = np.where(good, 10.0 ** (-0.4 * np.where(good, mags, 0.0)), 0.0)
-    sig_mag = np.hypot(np.where(good, errs, 1.0), error_floor)
-    sig_f = maggies * _LN10_OVER_2P5 * sig_mag
+    # kcorrect's error floor: a fraction of the flux added in quadrature (σ_m floor in mag)
+    sig_f = np.hypot(sig_f, np.abs(maggies) * _LN10_OVER_2P5 * error_floor)
     ivar = np.where(good & (sig_f > 0), 1.0 / np.where(sig_f > 0, sig_f, 1.0) ** 2, 0.0)
 
     rest = np.full((n, 3), np.nan)

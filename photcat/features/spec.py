@@ -20,6 +20,14 @@ finite, the error is negative, or ``flag_<b>`` is non-zero):
 
 Under every policy, rows with fewer than ``min_bands`` good bands (capped at the number of
 bands) are not usable (``TOO_FEW_BANDS``). Colour errors are the two magnitude errors in quadrature (mag).
+
+Magnitudes (``magnitudes``): ``"pogson"`` uses ``mag_<b>`` as it is; ``"asinh"`` uses asinh
+magnitudes (Lupton, Gunn & Szalay 1999) with the band's SDSS softening ``b``
+(:mod:`photcat.catalogs.bands`) for the bands that have one, computed from ``flux_<b>`` /
+``fluxerr_<b>`` where the table holds them, so a zero or negative flux measured with a valid
+error (no Pogson magnitude) is a good band with a finite magnitude, else from ``mag_<b>``.
+Bands without a softening stay Pogson. Specifications saved before this option read as
+``"pogson"`` and rebuild exactly the features they were trained on.
 """
 
 from __future__ import annotations
@@ -35,6 +43,11 @@ from photcat.catalogs.flags import MAG_MAX, MAG_MIN
 from photcat.features import flags as ff
 
 POLICIES = ("drop", "impute", "mask")
+MAGNITUDES = ("pogson", "asinh")
+# New models use asinh magnitudes (a band measured at zero or negative flux keeps a value);
+# the dataclass default stays "pogson" so that specifications saved without the key rebuild
+# the features they were trained on.
+DEFAULT_MAGNITUDES = "asinh"
 SPEC_FORMAT = "photcat.FeatureSpec/1"
 
 
@@ -88,6 +101,7 @@ class FeatureSpec:
     limit_quantile: float = 0.99
     imputed_error: float = 1.0
     limits: tuple[tuple[str, float], ...] | None = None
+    magnitudes: str = "pogson"
 
     def __post_init__(self) -> None:
         bands = tuple(str(b).lower() for b in self.bands)
@@ -112,6 +126,8 @@ class FeatureSpec:
             object.__setattr__(self, "reference_band", ref)
         if self.flag_policy not in POLICIES:
             raise ValueError(f"flag_policy must be one of {POLICIES}, got {self.flag_policy!r}")
+        if self.magnitudes not in MAGNITUDES:
+            raise ValueError(f"magnitudes must be one of {MAGNITUDES}, got {self.magnitudes!r}")
         if int(self.min_bands) < 1:
             raise ValueError(f"min_bands must be >= 1, got {self.min_bands}")
         if not 0.0 < float(self.limit_quantile) <= 1.0:
@@ -174,6 +190,7 @@ class FeatureSpec:
             "limit_quantile": float(self.limit_quantile),
             "imputed_error": float(self.imputed_error),
             "limits": None if self.limits is None else {b: float(v) for b, v in self.limits},
+            "magnitudes": self.magnitudes,
         }
 
     @classmethod
@@ -193,6 +210,7 @@ class FeatureSpec:
             "limit_quantile",
             "imputed_error",
             "limits",
+            "magnitudes",
         }
         unknown = set(d) - known
         if unknown:
@@ -220,7 +238,7 @@ class FeatureSpec:
 
         Call on the training table; the limits then travel with the spec.
         """
-        mags, _, good = _read_bands(_table(table), self.bands)
+        mags, _, good = _read_bands(_table(table), self.bands, self.magnitudes)
         lims = []
         for k, b in enumerate(self.bands):
             vals = mags[good[:, k], k]
@@ -240,6 +258,7 @@ class FeatureSpec:
             "limit_quantile": self.limit_quantile,
             "imputed_error": self.imputed_error,
             "limits": self.limits,
+            "magnitudes": self.magnitudes,
         }
 
     # ---------------------------------------------------------------- building
@@ -248,8 +267,10 @@ class FeatureSpec:
         return build(table, self)
 
 
-def _read_bands(table: pd.DataFrame, bands: tuple[str, ...]):
-    """(mags, errs, good) arrays of shape (n, nbands); a clear error for absent columns."""
+def _read_bands(table: pd.DataFrame, bands: tuple[str, ...], magnitudes: str = "pogson"):
+    """(mags, errs, good) arrays of shape (n, nbands); a clear error for absent columns.
+
+    ``magnitudes="asinh"``: asinh magnitudes for bands with an SDSS softening (module doc)."""
     n = len(table)
     mags = np.empty((n, len(bands)))
     errs = np.empty((n, len(bands)))
@@ -276,7 +297,35 @@ def _read_bands(table: pd.DataFrame, bands: tuple[str, ...]):
     good = np.isfinite(mags) & np.isfinite(errs) & (errs >= 0) & (flag == 0) & plausible
     mags[~good] = np.nan
     errs[~good] = np.nan
+    if magnitudes == "asinh":
+        _to_asinh(table, bands, mags, errs, good, flag)
     return mags, errs, good
+
+
+def _to_asinh(table, bands, mags, errs, good, flag) -> None:
+    """Replace, in place, each softened band's magnitudes by asinh magnitudes (module doc)."""
+    from photcat.catalogs.bands import band
+    from photcat.catalogs.validate import FLUX_KEEPS, asinh_mag
+
+    for k, b in enumerate(bands):
+        soft = band(b).asinh_b
+        if soft is None:
+            continue
+        f = np.where(good[:, k], 10.0 ** (-0.4 * np.where(good[:, k], mags[:, k], 0.0)), np.nan)
+        e = f * errs[:, k] / 1.0857362047581294
+        if f"flux_{b}" in table.columns and f"fluxerr_{b}" in table.columns:
+            tf = pd.to_numeric(table[f"flux_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
+            te = pd.to_numeric(table[f"fluxerr_{b}"], errors="coerce").to_numpy(
+                float, na_value=np.nan
+            )
+            ok = np.isfinite(tf) & np.isfinite(te) & (te > 0) & ((flag[:, k] & ~FLUX_KEEPS) == 0)
+            f = np.where(ok, tf, f)
+            e = np.where(ok, te, e)
+        ok = np.isfinite(f) & np.isfinite(e) & (e >= 0)
+        mu, sig = asinh_mag(np.where(ok, f, 0.0), np.where(ok, e, 0.0), soft)
+        mags[:, k] = np.where(ok, mu, np.nan)
+        errs[:, k] = np.where(ok, sig, np.nan)
+        good[:, k] = ok
 
 
 def build(table: Any, spec: FeatureSpec) -> Features:
@@ -287,7 +336,7 @@ def build(table: Any, spec: FeatureSpec) -> Features:
             "flag_policy 'impute' needs survey limits: call spec.with_limits(training_table) "
             "first (the limits are then saved with the spec)"
         )
-    mags, errs, good = _read_bands(table, spec.bands)
+    mags, errs, good = _read_bands(table, spec.bands, spec.magnitudes)
     n = len(table)
     n_good = good.sum(axis=1)
     any_missing = ~good.all(axis=1)

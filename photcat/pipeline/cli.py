@@ -315,6 +315,7 @@ def cmd_train(args) -> int:
         bands=tuple(b.strip().lower() for b in (args.bands or "").split(",") if b.strip()),
         reference_band=args.reference_band or None,
         flag_policy=args.flag_policy,
+        magnitudes=args.magnitudes,
         uvj_preset=args.uvj_preset,
         split_seed=args.split_seed,
     )
@@ -481,6 +482,7 @@ def cmd_models(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from photcat.features.spec import DEFAULT_MAGNITUDES, MAGNITUDES
     from photcat.features.uvj import DEFAULT_PRESET
     from photcat.pipeline.vac import DEFAULT_PDF_GRID
 
@@ -553,6 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--flag-policy", default="drop", choices=["drop", "impute", "mask"], help="flagged bands"
+    )
+    t.add_argument(
+        "--magnitudes",
+        default=DEFAULT_MAGNITUDES,
+        choices=list(MAGNITUDES),
+        help="magnitudes in the features: asinh (SDSS softening; zero and negative fluxes keep "
+        "a value) or pogson (default asinh)",
     )
     t.add_argument(
         "--uvj-preset", default=DEFAULT_PRESET, help="UVJ preset for the default quiescent label"

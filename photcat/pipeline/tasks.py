@@ -30,6 +30,7 @@ from photcat import __version__
 from photcat.catalogs.formats import format_from_name
 from photcat.catalogs.partitions import part_name
 from photcat.catalogs.schema import parse_schema_arg
+from photcat.features.spec import DEFAULT_MAGNITUDES, MAGNITUDES
 from photcat.features.uvj import DEFAULT_PRESET
 from photcat.fileio import sha256_file, write_json
 from photcat.models.registry import DEFAULTS
@@ -282,6 +283,11 @@ class TrainModel(TrainingSet):
     bands = luigi.ListParameter(default=[], description="bands for colours; empty = schema's bands")
     reference_band = luigi.Parameter(default="r", description="band whose magnitude is a feature")
     flag_policy = luigi.ChoiceParameter(choices=["drop", "impute", "mask"], default="drop")
+    magnitudes = luigi.ChoiceParameter(
+        choices=list(MAGNITUDES),
+        default=DEFAULT_MAGNITUDES,
+        description="magnitudes in the features: asinh (SDSS softening) or pogson",
+    )
     seed = luigi.IntParameter(default=0, description="seed of model initialisation and training")
 
     def requires(self):
@@ -308,6 +314,7 @@ class TrainModel(TrainingSet):
             self.reference_band or None,
             self.flag_policy,
             tuple(json.loads(parquet_meta(path)).get("required_bands") or ()),
+            self.magnitudes,
         )
         train_and_save(
             ts,
@@ -357,6 +364,7 @@ class _PredictParams(TrainingSet):
     bands = TrainModel.bands
     reference_band = TrainModel.reference_band
     flag_policy = TrainModel.flag_policy
+    magnitudes = TrainModel.magnitudes
     seed = TrainModel.seed
     pdf_zmin = luigi.FloatParameter(default=DEFAULT_PDF_GRID[0], description="PDF grid start (z)")
     pdf_zmax = luigi.FloatParameter(default=DEFAULT_PDF_GRID[1], description="PDF grid end (z)")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from photcat.features.spec import FeatureSpec
+from photcat.features.spec import DEFAULT_MAGNITUDES, FeatureSpec
 from photcat.features.uvj import DEFAULT_PRESET
 from photcat.models import metrics as M
 from photcat.models import registry
@@ -97,14 +97,18 @@ def default_spec(
     reference_band: str | None,
     flag_policy: str,
     default_bands: tuple[str, ...] = (),
+    magnitudes: str = DEFAULT_MAGNITUDES,
 ) -> FeatureSpec:
-    """Colours of ``bands`` (default: the catalogue's required bands) plus a reference magnitude."""
+    """Colours of ``bands`` (default: the catalogue's required bands) plus a reference
+    magnitude; ``magnitudes`` "asinh" (default) or "pogson" (photcat.features.spec)."""
     bands = tuple(bands) or tuple(default_bands)
     missing = [b for b in bands if f"mag_{b}" not in ts]
     if missing or not bands:
         have = sorted(c[4:] for c in ts.columns if str(c).startswith("mag_"))
         raise ValueError(f"the training catalogue has no band(s) {missing or bands}; it has {have}")
-    return FeatureSpec(bands=bands, reference_band=reference_band, flag_policy=flag_policy)
+    return FeatureSpec(
+        bands=bands, reference_band=reference_band, flag_policy=flag_policy, magnitudes=magnitudes
+    )
 
 
 def command_training_set(
@@ -118,6 +122,7 @@ def command_training_set(
     bands: tuple[str, ...] = (),
     reference_band: str | None = "r",
     flag_policy: str = "drop",
+    magnitudes: str = DEFAULT_MAGNITUDES,
     uvj_preset: str = DEFAULT_PRESET,
     split_seed: int = 42,
 ) -> tuple[pd.DataFrame, Any]:
@@ -164,7 +169,9 @@ def command_training_set(
         uvj_preset=uvj_preset,
         restframe=target == "quiescent" and not label,
     )
-    spec = default_spec(table, bands, reference_band, flag_policy, cats[0].required_bands)
+    spec = default_spec(
+        table, bands, reference_band, flag_policy, cats[0].required_bands, magnitudes
+    )
     return table, spec
 
 
