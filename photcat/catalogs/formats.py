@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,10 +258,67 @@ def _open_text(path: Path):
     return gzip.open(path, "rt") if path.name.lower().endswith(".gz") else open(path)
 
 
-def _iter_csv(path: Path, rows: int | None) -> Iterator[RawChunk]:
-    # CasJobs exports may start with a "#Table1" line; comment lines are skipped.
+class _WithoutCommentLines:
+    """A text stream without its whole-line comments (first non-blank character ``#``).
+
+    pandas' ``comment="#"`` would also cut every value at a ``#`` ("NGC #12"); this removes
+    only whole lines, block by block with one regular expression (no per-row Python)."""
+
+    _COMMENT = re.compile(r"(?m)^[ \t]*#[^\n]*(?:\n|$)")
+
+    def __init__(self, fh, block: int = 1 << 20):
+        self._fh, self._block = fh, block
+        self._buf, self._tail, self._eof = "", "", False
+
+    def read(self, size: int = -1) -> str:
+        while not self._eof and (size < 0 or len(self._buf) < size):
+            chunk = self._fh.read(self._block)
+            if not chunk:  # end of file: the last line may lack its newline
+                self._eof = True
+                text, self._tail = self._tail, ""
+            else:  # whole lines only; an incomplete last line waits for the next block
+                text = self._tail + chunk
+                cut = text.rfind("\n") + 1
+                text, self._tail = text[:cut], text[cut:]
+            self._buf += self._COMMENT.sub("", text)
+        if size < 0:
+            out, self._buf = self._buf, ""
+        else:
+            out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+    def __iter__(self):
+        return iter(self.read().splitlines(keepends=True))
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header's column names (after whole-line comments); duplicates are refused."""
+    import csv
+
     with _open_text(path) as fh:
-        reader = pd.read_csv(fh, comment="#", chunksize=rows or 1 << 62, skipinitialspace=True)
+        for line in fh:
+            if line.strip() and not line.lstrip().startswith("#"):
+                names = [c.strip() for c in next(csv.reader([line]))]
+                break
+        else:
+            return []
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise CatalogError(
+            f"CSV {path} repeats column name(s) {dup}: rename them so that each column "
+            "is read once (photcat does not guess which one is meant)"
+        )
+    return names
+
+
+def _iter_csv(path: Path, rows: int | None) -> Iterator[RawChunk]:
+    # CasJobs exports may start with a "#Table1" line: whole-line comments are skipped, a
+    # "#" inside a value is kept.
+    _csv_header(path)
+    with _open_text(path) as fh:
+        reader = pd.read_csv(
+            _WithoutCommentLines(fh), chunksize=rows or 1 << 62, skipinitialspace=True
+        )
         offset = 0
         try:
             for df in reader:

@@ -93,6 +93,8 @@ def _write_fits(df, arrays, tmp: Path, meta: dict, input_units: dict) -> None:
         values = df[name].to_numpy()
         if values.dtype == object or str(df[name].dtype) in ("string", "str"):
             values = values.astype(str)
+        elif values.dtype == np.int8:  # astropy writes int8 as FITS logical (L): widen
+            values = values.astype(np.int16)
         t[name] = values
         unit = unit_for(name, input_units.get(name))
         if unit is not None:
