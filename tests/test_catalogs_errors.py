@@ -79,8 +79,8 @@ def test_missing_file_and_unknown_schema(tmp_path):
         cat.read(tmp_path / "nope.fits", "sdss")
     p = tmp_path / "x.csv"
     p.write_text("a\n1\n")
-    with pytest.raises(ValueError, match="unknown schema 'hsc'"):
-        cat.read(p, "hsc")
+    with pytest.raises(ValueError, match="unknown schema 'panstarrs'"):
+        cat.read(p, "panstarrs")
 
 
 def test_failed_read_writes_no_output(tmp_path):

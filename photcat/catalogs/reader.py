@@ -20,10 +20,10 @@ import pandas as pd
 
 from photcat import __version__
 from photcat.catalogs import validate as V
-from photcat.catalogs.bands import BANDS, band, sort_bands
+from photcat.catalogs.bands import band, is_known, sort_bands
 from photcat.catalogs.formats import CatalogError, RawChunk, detect_format, iter_raw
 from photcat.catalogs.report import IngestReport
-from photcat.catalogs.schema import BandColumns, Schema, get_schema
+from photcat.catalogs.schema import FLUX_UNITS, Schema, get_schema
 from photcat.fileio import sha256_file
 
 
@@ -56,16 +56,14 @@ def _resolve(schemas: tuple[Schema, ...], names: list[str], path: Path) -> _Reso
     lower = {n.lower(): n for n in names}
     failures = []
     for s in schemas:
-        if s.name == "canonical":  # photcat's own output: every known band it holds
-            extra = [
-                b
-                for b in BANDS
-                if b not in s.bands and f"mag_{b}" in lower and f"magerr_{b}" in lower
+        if s.name == "canonical":  # photcat's own output: every band it holds
+            held = [
+                n[4:]
+                for n in lower
+                if n.startswith("mag_") and f"magerr_{n[4:]}" in lower and is_known(n[4:])
             ]
-            s = replace(
-                s,
-                optional_bands={b: BandColumns(f"mag_{b}", f"magerr_{b}") for b in extra},
-            )
+            if held:
+                s = replace(s, bands=sort_bands(held))
         cols: dict[str, str] = {}
         missing: list[str] = []
 
@@ -79,28 +77,36 @@ def _resolve(schemas: tuple[Schema, ...], names: list[str], path: Path) -> _Reso
         for b in s.bands:
             if s.mag is not None:
                 need(f"mag_{b}", s.column(s.mag, b))
-                need(f"magerr_{b}", s.column(s.magerr, b))
+                if s.magerr is not None:
+                    need(f"magerr_{b}", s.column(s.magerr, b))
             else:
                 need(f"flux_{b}", s.column(s.flux, b))
-                need(f"ivar_{b}", s.column(s.flux_ivar, b))
+                if s.flux_ivar is not None:
+                    need(f"ivar_{b}", s.column(s.flux_ivar, b))
+                else:
+                    need(f"fluxerr_{b}", s.column(s.flux_err, b))
             if s.extinction:
                 need(f"extinction_{b}", s.column(s.extinction, b), required=False)
+            elif s.mw_transmission:
+                need(f"mwtrans_{b}", s.column(s.mw_transmission, b), required=False)
         for role in ("id", "ra", "dec", "z", "obj_type", "spec_class"):
             col = getattr(s, role)
             if col:
                 need(role, col, required=False)
         optional = []
         for b, bc in s.optional_bands.items():
-            if bc.mag.lower() in lower and bc.magerr.lower() in lower:
-                cols[f"mag_{b}"], cols[f"magerr_{b}"] = (
-                    lower[bc.mag.lower()],
-                    lower[bc.magerr.lower()],
-                )
+            if bc.mag.lower() in lower and (bc.magerr is None or bc.magerr.lower() in lower):
+                cols[f"mag_{b}"] = lower[bc.mag.lower()]
+                if bc.magerr is not None:
+                    cols[f"magerr_{b}"] = lower[bc.magerr.lower()]
                 optional.append(b)
         if not missing:
             if s.extinction and any(f"extinction_{b}" not in cols for b in s.bands):
                 for b in s.bands:  # correct all bands or none
                     cols.pop(f"extinction_{b}", None)
+            if s.mw_transmission and any(f"mwtrans_{b}" not in cols for b in s.bands):
+                for b in s.bands:
+                    cols.pop(f"mwtrans_{b}", None)
             return _Resolved(s, s.bands, sort_bands(optional), cols)
         failures.append(f"form {s.mag or s.flux!r}: missing {', '.join(missing)}")
     shown = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
@@ -133,29 +139,34 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
     for role in ("ra", "dec"):
         if role in c:
             out[role] = V.to_float(raw[c[role]])[0]
-    corrected = bool(any(k.startswith("extinction_") for k in c)) and not s.extinction_applied
+    corrected = (
+        any(k.startswith(("extinction_", "mwtrans_")) for k in c) and not s.extinction_applied
+    )
     for b in (*res.required, *res.optional):
         flux = fluxerr = None  # kept measurements in maggies, negative ones included
         if f"flux_{b}" in c:
-            mag, err, flag = V.band_from_fluxes(raw[c[f"flux_{b}"]], raw[c[f"ivar_{b}"]])
-            flux, fluxerr = V.flux_from_fluxes(raw[c[f"flux_{b}"]], raw[c[f"ivar_{b}"]])
+            unit = FLUX_UNITS[s.flux_unit]
+            ivar = raw[c[f"ivar_{b}"]] if f"ivar_{b}" in c else V.ivar_from_sigma(raw[c[f"fluxerr_{b}"]])  # fmt: skip
+            mag, err, flag = V.band_from_fluxes(raw[c[f"flux_{b}"]], ivar, unit)
+            flux, fluxerr = V.flux_from_fluxes(raw[c[f"flux_{b}"]], ivar, unit)
         elif b not in s.optional_bands and s.mag_system == "asinh":
-            mag, err, flag = V.band_from_asinh(
-                raw[c[f"mag_{b}"]], raw[c[f"magerr_{b}"]], band(b).asinh_b
-            )
-            flux, fluxerr = V.flux_from_asinh(
-                raw[c[f"mag_{b}"]], raw[c[f"magerr_{b}"]], band(b).asinh_b
-            )
-        elif s.name == "canonical" and f"flux_{b}" in raw and f"fluxerr_{b}" in raw:
-            mag, err, flag = V.band_from_mags(raw[c[f"mag_{b}"]], raw[c[f"magerr_{b}"]])
-            flux = V.to_float(raw[f"flux_{b}"])[0]  # photcat's own, corrected already
-            fluxerr = V.to_float(raw[f"fluxerr_{b}"])[0]
+            err_raw = raw[c[f"magerr_{b}"]] if f"magerr_{b}" in c else None
+            mag, err, flag = V.band_from_asinh(raw[c[f"mag_{b}"]], err_raw, band(b).asinh_b)
+            flux, fluxerr = V.flux_from_asinh(raw[c[f"mag_{b}"]], err_raw, band(b).asinh_b)
+        elif s.name == "canonical" and f"flag_{b}" in raw:
+            # photcat's own table: errors were checked at ingest and the flags say where they
+            # were bad; a NaN error with flag 0 is a catalogue without errors
+            mag, _, flag = V.band_from_mags(raw[c[f"mag_{b}"]], None)
+            err = np.where(flag == 0, V.to_float(raw[c[f"magerr_{b}"]])[0], np.nan)
+            if f"flux_{b}" in raw and f"fluxerr_{b}" in raw:
+                flux = V.to_float(raw[f"flux_{b}"])[0]  # corrected already
+                fluxerr = V.to_float(raw[f"fluxerr_{b}"])[0]
         else:
             bc = s.optional_bands.get(b)
             system = bc.system if bc else s.system
             mag, err, flag = V.band_from_mags(
                 raw[c[f"mag_{b}"]],
-                raw[c[f"magerr_{b}"]],
+                raw[c[f"magerr_{b}"]] if f"magerr_{b}" in c else None,
                 vega_to_ab=band(b).vega_to_ab if system == "Vega" else 0.0,
                 missing_values=bc.missing_values if bc else (),
             )
@@ -167,6 +178,10 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
         ext = None
         if f"extinction_{b}" in c:
             ext = V.to_float(raw[c[f"extinction_{b}"]])[0]
+        elif f"mwtrans_{b}" in c:  # Milky Way transmission T: A = -2.5 log10 T
+            t = V.to_float(raw[c[f"mwtrans_{b}"]])[0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ext = np.where(t > 0, -2.5 * np.log10(np.where(t > 0, t, 1.0)), np.nan)
         elif (ref := derived_extinction_ref(s, b, c)) is not None:
             # E(B-V) from the reference band's extinction, times this band's A/E(B-V)
             a_ref = V.to_float(raw[c[f"extinction_{ref}"]])[0]
@@ -329,7 +344,7 @@ def canonicalise(
     elif res.schema.extinction_applied:  # the user says the magnitudes come dereddened
         corrected = True
     else:
-        corrected = any(k.startswith("extinction_") for k in res.cols)
+        corrected = any(k.startswith(("extinction_", "mwtrans_")) for k in res.cols)
     report = IngestReport.from_table(
         table,
         source=str(path),

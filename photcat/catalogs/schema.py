@@ -15,7 +15,26 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from photcat.catalogs.bands import SDSS_AB_OFFSETS, SDSS_BANDS, band, sort_bands
+from photcat.catalogs.bands import (
+    SDSS_AB_OFFSETS,
+    SDSS_BANDS,
+    band,
+    canonical_name,
+    register_band,
+    sort_bands,
+)
+
+# Flux units a schema may name, as maggies (f/f0, AB: f0 = 3631 Jy) per unit: the one place
+# photcat knows them. 1 nanomaggy = 1e-9 maggies = 3.631 µJy; 1 nJy = 1e-9 / 3631 maggies, so
+# m_AB = 31.4 - 2.5 log10(f / nJy) (2.5 log10(3631e9) = 31.40).
+FLUX_UNITS: dict[str, float] = {
+    "maggies": 1.0,
+    "nanomaggies": 1e-9,
+    "Jy": 1.0 / 3631.0,
+    "mJy": 1e-3 / 3631.0,
+    "uJy": 1e-6 / 3631.0,
+    "nJy": 1e-9 / 3631.0,
+}
 
 
 @dataclass(frozen=True)
@@ -23,7 +42,7 @@ class BandColumns:
     """Columns of one optional band that does not follow the schema's templates."""
 
     mag: str
-    magerr: str
+    magerr: str | None
     system: str = "AB"  # "AB" or "Vega"
     missing_values: tuple[float, ...] = ()  # values meaning "not measured" (2MASS uses 0)
 
@@ -35,10 +54,14 @@ class Schema:
     name: str
     bands: tuple[str, ...]
     mag: str | None = None
-    magerr: str | None = None
-    flux: str | None = None  # nanomaggies
-    flux_ivar: str | None = None  # nanomaggies^-2
-    extinction: str | None = None
+    magerr: str | None = None  # None: the catalogue has no magnitude errors
+    flux: str | None = None  # in flux_unit
+    flux_ivar: str | None = None  # inverse variance, flux_unit^-2
+    flux_err: str | None = None  # or a 1-sigma error, flux_unit
+    flux_unit: str = "nanomaggies"  # a key of FLUX_UNITS
+    extinction: str | None = None  # A_band in mag
+    # or the Milky Way transmission (0-1, Legacy Surveys MW_TRANSMISSION_<B>): A = -2.5 log10 T
+    mw_transmission: str | None = None
     id: str | None = None
     ra: str | None = None
     dec: str | None = None
@@ -65,16 +88,58 @@ class Schema:
     # order of the bands in vector columns (NAME[{i}]); None: ``bands`` (so a preset whose
     # band list is changed still reads the right element)
     vector_bands: tuple[str, ...] | None = None
+    # bands photcat does not know: name -> {"wavelength": Angstrom, optional "curve" (file),
+    # "vega_to_ab", "a_ebv"}; registered for the run (photcat.catalogs.bands.register_band)
+    band_info: dict[str, dict] = field(default_factory=dict)
+    # what {b} / {B} stand for in the templates, per band, when not the band's canonical name
+    # (LSST band "lsst_g" is "g" in "g_cModelFlux"); see column()
+    band_labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bands", tuple(b.lower() for b in self.bands))
+        for name, info in dict(self.band_info).items():
+            unknown = set(info) - {"wavelength", "curve", "vega_to_ab", "a_ebv"}
+            if unknown or "wavelength" not in info:
+                raise ValueError(
+                    f"schema {self.name!r}: band_info[{name!r}] needs 'wavelength' (Angstrom) "
+                    f"and may give 'curve', 'vega_to_ab', 'a_ebv'; got {sorted(info)}"
+                )
+            register_band(name, **info)
+        object.__setattr__(self, "bands", tuple(canonical_name(b) for b in self.bands))
         object.__setattr__(
-            self, "ab_offsets", {k.lower(): float(v) for k, v in dict(self.ab_offsets).items()}
+            self,
+            "ab_offsets",
+            {canonical_name(k): float(v) for k, v in dict(self.ab_offsets).items()},
         )
-        for b in self.bands:
+        object.__setattr__(
+            self,
+            "optional_bands",
+            {canonical_name(k): v for k, v in dict(self.optional_bands).items()},
+        )
+        object.__setattr__(
+            self, "band_labels", {canonical_name(k): str(v) for k, v in self.band_labels.items()}
+        )
+        if self.vector_bands is not None:
+            object.__setattr__(
+                self, "vector_bands", tuple(canonical_name(b) for b in self.vector_bands)
+            )
+        for b in (*self.bands, *self.ab_offsets, *self.optional_bands):
             band(b)  # unknown band -> clear KeyError
-        for b in self.ab_offsets:
-            band(b)
+        if self.flux_unit not in FLUX_UNITS:
+            raise ValueError(
+                f"schema {self.name!r}: flux_unit {self.flux_unit!r} is not one of "
+                f"{', '.join(FLUX_UNITS)}"
+            )
+        vega = [b for b in self.bands if self.system == "Vega" and band(b).vega_to_ab is None]
+        vega += [
+            b
+            for b, bc in self.optional_bands.items()
+            if bc.system == "Vega" and band(b).vega_to_ab is None
+        ]
+        if vega:
+            raise ValueError(
+                f"schema {self.name!r}: no Vega-to-AB offset known for band(s) {vega}: give AB "
+                "magnitudes, or the offsets in 'ab_offsets' with system 'AB'"
+            )
         if self.mag_system not in ("pogson", "asinh"):
             raise ValueError(f"schema {self.name!r}: mag_system must be 'pogson' or 'asinh'")
         if self.mag_system == "asinh":
@@ -99,17 +164,27 @@ class Schema:
             )
         if (self.mag is None) == (self.flux is None):
             raise ValueError(f"schema {self.name!r}: give exactly one of mag or flux templates")
-        if self.mag is not None and self.magerr is None:
-            raise ValueError(f"schema {self.name!r}: mag template needs a magerr template")
-        if self.flux is not None and self.flux_ivar is None:
-            raise ValueError(f"schema {self.name!r}: flux template needs a flux_ivar template")
+        if self.flux is not None and (self.flux_ivar is None) == (self.flux_err is None):
+            raise ValueError(
+                f"schema {self.name!r}: a flux template needs one of flux_ivar or flux_err"
+            )
+        if self.extinction and self.mw_transmission:
+            raise ValueError(f"schema {self.name!r}: give extinction or mw_transmission, not both")
         if self.system not in ("AB", "Vega"):
             raise ValueError(f"schema {self.name!r}: system must be 'AB' or 'Vega'")
 
     def column(self, template: str, b: str) -> str:
-        """The column name a template gives for band ``b``."""
+        """The column name a template gives for band ``b``: ``{b}``/``{B}`` the band's label
+        in lower/upper case (``band_labels``, else its canonical name), ``{i}`` its index in
+        vector columns."""
         order = self.vector_bands or self.bands
-        return template.format(b=b, B=b.upper(), i=order.index(b) if b in order else 0)
+        label = self.band_labels.get(b, b)
+        return template.format(b=label, B=label.upper(), i=order.index(b) if b in order else 0)
+
+    @property
+    def has_errors(self) -> bool:
+        """False when the catalogue gives magnitudes without errors."""
+        return self.flux is not None or self.magerr is not None
 
     @property
     def all_bands(self) -> tuple[str, ...]:
@@ -193,11 +268,144 @@ CANONICAL = Schema(
     obj_type="object_class",  # photcat's own column, read back as it is
 )
 
+
+def _skyserver_forms() -> tuple[Schema, ...]:
+    """SkyServer / CasJobs exports of PhotoObj (+ SpecObj): ``u``…``z`` with ``err_u``…
+    (model magnitudes), ``dered_<b>``, or ``modelMag_<b>``, ``cModelMag_<b>``,
+    ``petroMag_<b>``, ``psfMag_<b>`` with ``<kind>Err_<b>``; each with errors, then without
+    (the widely copied SDSS tables have none). All SDSS asinh magnitudes, SDSS→AB offsets
+    applied; the redshift column is ``redshift`` (``z`` is the z band here)."""
+    base = Schema(
+        "skyserver",
+        SDSS_BANDS,
+        mag="{b}",
+        id="objid",
+        ra="ra",
+        dec="dec",
+        z="redshift",
+        mag_system="asinh",
+        ab_offsets=SDSS_AB_OFFSETS,
+        extinction="extinction_{b}",
+        extinction_ref="r",
+        obj_type="type",
+        spec_class="class",
+    )
+    pairs = [("{b}", "err_{b}"), ("dered_{b}", "err_{b}")]
+    pairs += [(f"{k}Mag_{{b}}", f"{k}MagErr_{{b}}") for k in ("model", "cModel", "petro", "psf")]
+    forms = []
+    for errors in (True, False):
+        for mag, err in pairs:
+            dered = mag.startswith("dered_")
+            forms.append(
+                replace(
+                    base,
+                    mag=mag,
+                    magerr=err if errors else None,
+                    extinction_applied=dered,
+                    extinction=None if dered else base.extinction,
+                    extinction_ref=None if dered else "r",
+                )
+            )
+    return tuple(forms)
+
+
+def _labels(bands: tuple[str, ...]) -> dict[str, str]:
+    """{b} in a survey's templates: the band's own letter (``lsst_g`` -> ``g``)."""
+    return {b: b.split("_", 1)[1] for b in bands}
+
+
+_LSST = tuple(f"lsst_{b}" for b in "ugrizy")
+_DES = tuple(f"decam_{b}" for b in "griz")
+_HSC = tuple(f"hsc_{b}" for b in "grizy")
+_KIDS = tuple(f"kids_{b}" for b in "ugri")
+_LEGACY = ("decam_g", "decam_r", "decam_z")
+
+# Rubin/LSST Object table (DP0.2/DP1): cModel fluxes in nJy
+LSST = Schema(
+    "lsst",
+    _LSST,
+    flux="{b}_cModelFlux",
+    flux_err="{b}_cModelFluxErr",
+    flux_unit="nJy",
+    id="objectId",
+    ra="coord_ra",
+    dec="coord_dec",
+    band_labels=_labels(_LSST),
+)
+# DES Y3 Gold: SOF composite-model magnitudes (AB). SOF_CM_MAG_CORRECTED_<B> (chromatic and
+# Galactic-extinction corrections applied) when present, else SOF_CM_MAG_<B> minus the
+# A_SED_SFD98_<B> extinction columns
+DES_CORRECTED = Schema(
+    "des",
+    _DES,
+    mag="SOF_CM_MAG_CORRECTED_{B}",
+    magerr="SOF_CM_MAG_ERR_{B}",
+    extinction_applied=True,
+    id="COADD_OBJECT_ID",
+    ra="RA",
+    dec="DEC",
+    band_labels=_labels(_DES),
+)
+DES = replace(
+    DES_CORRECTED, mag="SOF_CM_MAG_{B}", extinction="A_SED_SFD98_{B}", extinction_applied=False
+)
+# HSC-SSP cmodel magnitudes (AB) with a_<b> extinction: PDR3 names errors *_magerr, PDR1/2
+# *_magsigma. The flux columns are not read: their unit could not be checked here.
+HSC = Schema(
+    "hsc",
+    _HSC,
+    mag="{b}_cmodel_mag",
+    magerr="{b}_cmodel_magerr",
+    extinction="a_{b}",
+    id="object_id",
+    ra="ra",
+    dec="dec",
+    band_labels=_labels(_HSC),
+)
+HSC_PDR2 = replace(HSC, magerr="{b}_cmodel_magsigma")
+# KiDS DR4 / KiDS-VIKING: GAaP magnitudes (AB) with EXTINCTION_<b>; VIKING ZYJHKs optional
+_VIKING = {
+    f"vista_{b.lower()}": BandColumns(f"MAG_GAAP_{b}", f"MAGERR_GAAP_{b}")
+    for b in ("Z", "Y", "J", "H", "Ks")
+}
+KIDS = Schema(
+    "kids",
+    _KIDS,
+    mag="MAG_GAAP_{b}",
+    magerr="MAGERR_GAAP_{b}",
+    extinction="EXTINCTION_{b}",
+    id="ID",
+    ra="RAJ2000",
+    dec="DECJ2000",
+    optional_bands=_VIKING,
+    band_labels=_labels(_KIDS),
+)
+# DESI Legacy Imaging Surveys DR9/DR10 Tractor and sweep files: AB nanomaggies with inverse
+# variances and Milky Way transmissions (south: DECam g, r, z)
+LEGACY = Schema(
+    "legacy",
+    _LEGACY,
+    flux="FLUX_{B}",
+    flux_ivar="FLUX_IVAR_{B}",
+    flux_unit="nanomaggies",
+    mw_transmission="MW_TRANSMISSION_{B}",
+    ra="RA",
+    dec="DEC",
+    band_labels=_labels(_LEGACY),
+)
+
 # Each preset name maps to its alternative forms, tried in order (SDSS: magnitudes, then fluxes).
+# docs/photometry.md "Survey presets" gives the source of every column name.
 PRESETS: dict[str, tuple[Schema, ...]] = {
     "sdss": (SDSS_MAG, SDSS_FLUX),
+    "skyserver": _skyserver_forms(),
     "annz": (ANNZ,),
     "annz2": (ANNZ2,),
+    "lsst": (LSST,),
+    "des": (DES_CORRECTED, DES),
+    "hsc": (HSC, HSC_PDR2),
+    "kids": (KIDS,),
+    "legacy": (LEGACY,),
     "canonical": (CANONICAL,),
 }
 

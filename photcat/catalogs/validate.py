@@ -59,10 +59,15 @@ def error_flags(err: np.ndarray) -> np.ndarray:
 def band_from_mags(
     mag_raw, err_raw, *, vega_to_ab: float = 0.0, missing_values: tuple[float, ...] = ()
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Canonical (mag AB, error, flags) from magnitude and error columns."""
+    """Canonical (mag AB, error, flags) from magnitude and error columns; ``err_raw`` None (a
+    catalogue without errors) gives NaN errors that flag nothing."""
     mag, mag_text = to_float(mag_raw)
-    err, err_text = to_float(err_raw)
-    flag = value_flags(mag, missing_values) | error_flags(err)
+    if err_raw is None:
+        err, err_text = np.full(mag.shape, np.nan), np.zeros(mag.shape, dtype=bool)
+        flag = value_flags(mag, missing_values)
+    else:
+        err, err_text = to_float(err_raw)
+        flag = value_flags(mag, missing_values) | error_flags(err)
     flag[mag_text] &= np.uint16(~F.MISSING & 0xFFFF)  # text is not "missing": say which
     flag[err_text] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
     flag[mag_text | err_text] |= F.NONNUMERIC
@@ -70,6 +75,16 @@ def band_from_mags(
     flag[(flag & F.MISSING) > 0] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
     good = flag == 0
     return np.where(good, mag + vega_to_ab, np.nan), np.where(good, err, np.nan), flag
+
+
+def ivar_from_sigma(err_raw) -> np.ndarray:
+    """Inverse variance from a 1-sigma error column (NaN stays NaN; σ ≤ 0 gives ivar ≤ 0,
+    which is flagged as an invalid error)."""
+    err, text = to_float(err_raw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ivar = np.where(err > 0, 1.0 / (err * err), np.where(err <= 0, -1.0, np.nan))
+    ivar[text] = np.nan
+    return ivar
 
 
 def band_from_asinh(
@@ -84,21 +99,26 @@ def band_from_asinh(
     magnitude); the checks on the raw values are those of :func:`band_from_mags`.
     """
     mag, mag_text = to_float(mag_raw)
-    err, err_text = to_float(err_raw)
-    flag = value_flags(mag, missing_values) | error_flags(err)
+    if err_raw is None:  # a catalogue without errors: NaN errors, nothing flagged for them
+        err, err_text = np.full(mag.shape, np.nan), np.zeros(mag.shape, dtype=bool)
+        flag = value_flags(mag, missing_values)
+    else:
+        err, err_text = to_float(err_raw)
+        flag = value_flags(mag, missing_values) | error_flags(err)
     flag[mag_text] &= np.uint16(~F.MISSING & 0xFFFF)
     flag[err_text] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
     flag[mag_text | err_text] |= F.NONNUMERIC
     flag[(flag & F.MISSING) > 0] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
     x = -np.log(b) - 0.4 * np.log(10.0) * np.where(flag == 0, mag, 0.0)
     flux = 2.0 * b * np.sinh(x)
-    sigma = 2.0 * b * np.cosh(x) * 0.4 * np.log(10.0) * np.where(flag == 0, err, 0.0)
+    sigma = 2.0 * b * np.cosh(x) * 0.4 * np.log(10.0) * np.where(flag == 0, err, np.nan)
     flag[(flag == 0) & (flux <= 0)] |= F.NONPOSITIVE_FLUX
     good = flag == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         pogson = -2.5 * np.log10(np.where(good, flux, 1.0))
         perr = _MAG_PER_LN * sigma / np.where(good, flux, 1.0)
-    flag[good & (perr > F.ERR_MAX)] |= F.ERR_HUGE
+    with np.errstate(invalid="ignore"):
+        flag[good & (perr > F.ERR_MAX)] |= F.ERR_HUGE
     good = flag == 0
     return np.where(good, pogson, np.nan), np.where(good, perr, np.nan), flag
 
@@ -111,11 +131,21 @@ FLUX_KEEPS = F.NONPOSITIVE_FLUX | F.ERR_HUGE | F.FAINT
 
 def flux_from_asinh(mag_raw, err_raw, b: float) -> tuple[np.ndarray, np.ndarray]:
     """Flux and 1σ error in maggies (f/f0, AB) from asinh magnitudes with softening ``b``;
-    NaN where the luptitude or its error is not a measurement. Negative fluxes are kept.
+    NaN where the luptitude or its error is not a measurement (``err_raw`` None: every error
+    NaN, the fluxes kept). Negative fluxes are kept.
 
     Lupton, Gunn & Szalay (1999): f/f0 = 2b sinh(−ln b − 0.4 ln10 μ),
     σ_f = 2b cosh(−ln b − 0.4 ln10 μ) · 0.4 ln10 · σ_μ (kcorrect ``sdss_asinh_to_maggies``).
     """
+    if err_raw is None:  # no errors: the flux (NaN error), negative ones included
+        mag = to_float(mag_raw)
+        ok = (value_flags(mag[0]) == 0) & ~mag[1]
+        x = -np.log(b) - 0.4 * np.log(10.0) * np.where(ok, mag[0], 0.0)
+        return np.where(ok, 2.0 * b * np.sinh(x), np.nan), np.full(ok.shape, np.nan)
+    return _flux_from_asinh(mag_raw, err_raw, b)
+
+
+def _flux_from_asinh(mag_raw, err_raw, b: float) -> tuple[np.ndarray, np.ndarray]:
     mag, mag_text = to_float(mag_raw)
     err, err_text = to_float(err_raw)
     bad = (value_flags(mag) | error_flags(err)) & ~np.uint16(F.ERR_HUGE)
@@ -127,16 +157,17 @@ def flux_from_asinh(mag_raw, err_raw, b: float) -> tuple[np.ndarray, np.ndarray]
     return np.where(ok, flux, np.nan), np.where(ok, sigma, np.nan)
 
 
-def flux_from_fluxes(flux_raw, ivar_raw) -> tuple[np.ndarray, np.ndarray]:
-    """Flux and 1σ error in maggies from nanomaggies and inverse variances (1/nanomaggies²);
-    NaN where either is not a measurement. Zero and negative fluxes are kept."""
+def flux_from_fluxes(flux_raw, ivar_raw, to_maggies: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """Flux and 1σ error in maggies from fluxes and inverse variances in a unit worth
+    ``to_maggies`` maggies (default nanomaggies; schema.FLUX_UNITS); NaN where either is not
+    a measurement. Zero and negative fluxes are kept."""
     flux, flux_text = to_float(flux_raw)
     ivar, ivar_text = to_float(ivar_raw)
     ok = np.isfinite(flux) & ~np.isin(flux, F.SENTINEL_VALUES) & ~flux_text & ~ivar_text
     with np.errstate(invalid="ignore", divide="ignore"):
         ok &= np.isfinite(ivar) & (ivar > 0)
         sigma = 1.0 / np.sqrt(np.where(ok, ivar, 1.0))
-    return np.where(ok, flux * 1e-9, np.nan), np.where(ok, sigma * 1e-9, np.nan)
+    return np.where(ok, flux * to_maggies, np.nan), np.where(ok, sigma * to_maggies, np.nan)
 
 
 def asinh_mag(flux: np.ndarray, fluxerr: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray]:
@@ -147,8 +178,11 @@ def asinh_mag(flux: np.ndarray, fluxerr: np.ndarray, b: float) -> tuple[np.ndarr
     return mu, _MAG_PER_LN * fluxerr / np.sqrt(flux * flux + 4.0 * b * b)
 
 
-def band_from_fluxes(flux_raw, ivar_raw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Canonical (mag AB, error, flags) from fluxes in nanomaggies and inverse variances."""
+def band_from_fluxes(
+    flux_raw, ivar_raw, to_maggies: float = 1e-9
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Canonical (mag AB, error, flags) from fluxes and inverse variances in a unit worth
+    ``to_maggies`` maggies (default nanomaggies: m = 22.5 − 2.5 log10 f; nJy: 31.4 − …)."""
     flux, flux_text = to_float(flux_raw)
     ivar, ivar_text = to_float(ivar_raw)
     flag = np.zeros(flux.shape, dtype=np.uint16)
@@ -159,7 +193,7 @@ def band_from_fluxes(flux_raw, ivar_raw) -> tuple[np.ndarray, np.ndarray, np.nda
         flag[np.isfinite(flux) & (flux <= 0)] |= F.NONPOSITIVE_FLUX
         flag[~np.isfinite(ivar)] |= F.ERR_INVALID
         flag[np.isfinite(ivar) & (ivar <= 0)] |= F.ERR_NEGATIVE
-        mag = 22.5 - 2.5 * np.log10(flux)
+        mag = -2.5 * np.log10(flux * to_maggies)
         err = _MAG_PER_LN / (flux * np.sqrt(ivar))
     flag[flux_text | ivar_text] |= F.NONNUMERIC
     ok = flag == 0

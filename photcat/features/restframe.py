@@ -68,8 +68,85 @@ def _responses_dir() -> Path:
 
 
 def has_response(name: str) -> bool:
-    """True if kcorrect ships the filter curve ``name``."""
+    """True if the response ``name`` (:func:`response_name`) can be built: a curve kcorrect
+    ships, a speclite curve, or a curve file named by a band."""
+    if name.startswith("speclite_"):
+        return _speclite_curve(name[len("speclite_") :]) is not None
+    if name.startswith("file_"):
+        return name in _FILE_CURVES
     return (_responses_dir() / f"{name}.dat").exists()
+
+
+_FILE_CURVES: dict[str, Path] = {}  # response name -> user curve file
+
+
+def response_name(b: str) -> str | None:
+    """kcorrect's name for band ``b``'s filter curve (photcat.catalogs.bands ``curve``):
+    kcorrect's own file name, ``speclite_<name>``, or ``file_<sha256>`` of a curve file
+    (named by content, so the matrix cache follows the file); None without a curve."""
+    curve = catbands.band(b).curve
+    if not curve:
+        return None
+    kind, _, ref = curve.partition(":")
+    if kind == "kcorrect":
+        return ref
+    if kind == "speclite":
+        return f"speclite_{ref}"
+    path = Path(curve).expanduser()
+    if not path.is_file():
+        raise ValueError(f"band {b!r}: filter curve file {path} not found")
+    name = f"file_{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    _FILE_CURVES[name] = path
+    return name
+
+
+def _speclite_curve(ref: str):
+    try:
+        import speclite.filters
+    except ImportError:  # pragma: no cover - a dependency of photcat
+        return None
+    try:
+        f = speclite.filters.load_filter(ref)
+    except ValueError:
+        return None
+    return np.asarray(f.wavelength, dtype=float), np.asarray(f.response, dtype=float)
+
+
+def _read_curve_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Two columns, wavelength [Angstrom] and response; '#' comment lines skipped."""
+    try:
+        data = np.loadtxt(path, comments="#", ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"filter curve {path}: not two numeric columns ({exc})") from exc
+    if data.shape[1] < 2 or data.shape[0] < 3:
+        raise ValueError(f"filter curve {path}: needs >= 3 rows of wavelength, response")
+    wave, resp = data[:, 0], data[:, 1]
+    if not (np.all(np.diff(wave) > 0) and np.all(resp >= 0) and resp.max() > 0):
+        raise ValueError(
+            f"filter curve {path}: wavelengths must increase and responses be >= 0, not all 0"
+        )
+    return wave, resp
+
+
+def _register_response(name: str) -> None:
+    """Put a speclite or file curve into kcorrect's response dictionary under ``name``."""
+    if not name.startswith(("speclite_", "file_")):
+        return
+    import kcorrect.response
+
+    rd = kcorrect.response.ResponseDict()
+    if name in rd:
+        return
+    if name.startswith("speclite_"):
+        curve = _speclite_curve(name[len("speclite_") :])
+        if curve is None:
+            raise ValueError(f"speclite has no filter curve {name[len('speclite_') :]!r}")
+    else:
+        curve = _read_curve_file(_FILE_CURVES[name])
+    wave, resp = curve
+    rd[name] = kcorrect.response.Response(
+        wave=wave.astype(np.float32), response=resp.astype(np.float32)
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,6 +300,8 @@ def _compute_matrices(responses, redshift_range, nredshift) -> dict[str, np.ndar
     import kcorrect.kcorrect
     import kcorrect.response
 
+    for r in responses:
+        _register_response(r)
     out = tuple(RESTFRAME_RESPONSES.values())
     kc = kcorrect.kcorrect.Kcorrect(
         responses=list(responses),
@@ -241,17 +320,26 @@ def _compute_matrices(responses, redshift_range, nredshift) -> dict[str, np.ndar
 
 
 def fit_bands(table: pd.DataFrame) -> tuple[str, ...]:
-    """Bands of a canonical table that kcorrect can fit (a response curve exists), blue→red."""
-    names = [c[4:] for c in table.columns if str(c).startswith("mag_")]
+    """Bands of a canonical table that the rest-frame fit can use (a filter curve exists),
+    blue→red; :func:`bands_without_curve` names the others."""
     ok = []
-    for b in names:
-        try:
-            resp = catbands.band(b).kcorrect_response
-        except KeyError:
-            continue
-        if resp is not None and has_response(resp) and f"magerr_{b}" in table.columns:
+    for b in _table_bands(table):
+        resp = response_name(b) if catbands.is_known(b) else None
+        if resp is not None and has_response(resp):
             ok.append(b)
     return catbands.sort_bands(ok)
+
+
+def _table_bands(table: pd.DataFrame) -> list[str]:
+    return [
+        c[4:] for c in table.columns if str(c).startswith("mag_") and f"magerr_{c[4:]}" in table
+    ]
+
+
+def bands_without_curve(table: pd.DataFrame) -> list[str]:
+    """Bands of a canonical table that the rest-frame fit cannot use: no filter curve."""
+    fit = set(fit_bands(table))
+    return [b for b in _table_bands(table) if b not in fit]
 
 
 def _redshifts(table: pd.DataFrame, z: str | npt.ArrayLike | None) -> np.ndarray:
@@ -331,7 +419,8 @@ def _fluxes(table, bands, mags, errs, good, use_bands):
             continue
         f = pd.to_numeric(table[f"flux_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
         e = pd.to_numeric(table[f"fluxerr_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
-        ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+        with np.errstate(invalid="ignore"):  # NaN error: a catalogue without errors
+            ok = np.isfinite(f) & (np.isnan(e) | (e > 0))
         if f"flag_{b}" in table.columns:
             fl = table[f"flag_{b}"].fillna(0xFFFF).to_numpy(np.int64)
             ok &= (fl & ~FLUX_KEEPS) == 0
@@ -367,12 +456,16 @@ def fit_restframe(
     bands = fit_bands(table) if bands is None else catbands.sort_bands(tuple(bands))
     if not bands:
         raise ValueError(
-            "no band of the table has a kcorrect response "
-            f"(columns: {[c for c in table.columns if str(c).startswith('mag_')]})"
+            "no band of the table has a filter curve for the rest-frame fit (bands: "
+            f"{_table_bands(table)}; give curve files in the schema's band_info)"
         )
-    responses = tuple(catbands.band(b).kcorrect_response for b in bands)
-    if any(r is None for r in responses):
-        raise ValueError(f"bands without a kcorrect response: {bands}")
+    responses = tuple(response_name(b) for b in bands)
+    lacking = [b for b, r in zip(bands, responses, strict=True) if r is None]
+    if lacking:
+        raise ValueError(
+            f"band(s) {lacking} have no filter curve: the rest-frame fit cannot use them "
+            "(give a curve file in the schema's band_info, or leave them out)"
+        )
     zz = _redshifts(table, z)
     mags, errs, good = _read_bands(table, bands)
     if use_bands is not None:
@@ -393,8 +486,9 @@ def fit_restframe(
     maggies, sig_f, good = _fluxes(table, bands, mags, errs, good, use_bands)
     n_good = good.sum(axis=1)
     flag[n_good < min_bands] |= ff.RF_TOO_FEW_BANDS
-    # kcorrect's error floor: a fraction of the flux added in quadrature (σ_m floor in mag)
-    sig_f = np.hypot(sig_f, np.abs(maggies) * _LN10_OVER_2P5 * error_floor)
+    # kcorrect's error floor: a fraction of the flux added in quadrature (σ_m floor in mag);
+    # a catalogue without errors is weighted by the floor alone
+    sig_f = np.hypot(np.nan_to_num(sig_f, nan=0.0), np.abs(maggies) * _LN10_OVER_2P5 * error_floor)
     ivar = np.where(good & (sig_f > 0), 1.0 / np.where(sig_f > 0, sig_f, 1.0) ** 2, 0.0)
 
     rest = np.full((n, 3), np.nan)
@@ -420,6 +514,7 @@ def fit_restframe(
 
     info = {
         "bands": list(bands),
+        "bands_without_curve": bands_without_curve(table),
         "use_bands": None if use_bands is None else sorted(use_bands),
         "responses": list(responses),
         "error_floor_mag": error_floor,

@@ -6,7 +6,8 @@ It is saved with every model (``to_dict`` → JSON) and rebuilds exactly the sam
 prediction time (``FeatureSpec.from_dict(d).build(table)``).
 
 Flag policies (a band is *missing* for a row when its ``mag_<b>`` or ``magerr_<b>`` is not
-finite, the error is negative, or ``flag_<b>`` is non-zero):
+finite, the error is negative, or ``flag_<b>`` is non-zero; a band with no finite error in
+any row comes from a catalogue without errors, and its NaN errors do not make it missing):
 
 * ``"drop"`` – rows with any missing band are not usable (``usable`` False, flag ``DROPPED``);
   their features stay NaN. Models train and predict on ``usable`` rows only.
@@ -294,7 +295,12 @@ def _read_bands(table: pd.DataFrame, bands: tuple[str, ...], magnitudes: str = "
     # the catalogue layer's plausible-magnitude range also guards hand-made tables
     with np.errstate(invalid="ignore"):
         plausible = (mags >= MAG_MIN) & (mags <= MAG_MAX)
-    good = np.isfinite(mags) & np.isfinite(errs) & (errs >= 0) & (flag == 0) & plausible
+    # a band none of whose rows has an error is from a catalogue without errors: its NaN
+    # errors do not make it missing (within a band that has errors, a NaN error does)
+    with np.errstate(invalid="ignore"):
+        no_errors = ~np.isfinite(errs).any(axis=0)
+        err_ok = (np.isfinite(errs) & (errs >= 0)) | (np.isnan(errs) & no_errors[None, :])
+    good = np.isfinite(mags) & err_ok & (flag == 0) & plausible
     mags[~good] = np.nan
     errs[~good] = np.nan
     if magnitudes == "asinh":
@@ -318,11 +324,13 @@ def _to_asinh(table, bands, mags, errs, good, flag) -> None:
             te = pd.to_numeric(table[f"fluxerr_{b}"], errors="coerce").to_numpy(
                 float, na_value=np.nan
             )
-            ok = np.isfinite(tf) & np.isfinite(te) & (te > 0) & ((flag[:, k] & ~FLUX_KEEPS) == 0)
+            with np.errstate(invalid="ignore"):  # NaN error: a catalogue without errors
+                ok = np.isfinite(tf) & (np.isnan(te) | (te > 0)) & ((flag[:, k] & ~FLUX_KEEPS) == 0)
             f = np.where(ok, tf, f)
             e = np.where(ok, te, e)
-        ok = np.isfinite(f) & np.isfinite(e) & (e >= 0)
-        mu, sig = asinh_mag(np.where(ok, f, 0.0), np.where(ok, e, 0.0), soft)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(f) & (np.isnan(e) | (e >= 0))  # NaN: a catalogue without errors
+        mu, sig = asinh_mag(np.where(ok, f, 0.0), np.where(ok, e, np.nan), soft)
         mags[:, k] = np.where(ok, mu, np.nan)
         errs[:, k] = np.where(ok, sig, np.nan)
         good[:, k] = ok

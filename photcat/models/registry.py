@@ -77,6 +77,18 @@ def model_task(name: str) -> str:
     return MODELS[name][0]
 
 
+def without_error_inputs(name: str, params: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    """``params`` with the model (or its committee members) not using magnitude errors
+    (``error_mode="none"``), and whether that changed anything: for catalogues without errors."""
+    _, target, defaults, _ = MODELS[name]
+    params = dict(params or {})
+    mode = params.get("error_mode", defaults.get("error_mode", "none"))
+    if mode == "none":
+        return params, False
+    params["error_mode"] = "none"
+    return params, True
+
+
 def build(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> Any:
     """An unfitted estimator for ``name`` with ``params`` overriding its defaults.
 

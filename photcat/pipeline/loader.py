@@ -61,6 +61,17 @@ class LoadedModel:
             "versions": m.get("versions"),
         }
 
+    @property
+    def uses_error_inputs(self) -> bool:
+        """True when the model takes the magnitude errors as inputs (error_mode "inputs" or
+        "both"): it cannot predict from a catalogue without errors."""
+        p = self.predictor
+        nets = getattr(p, "networks", None)
+        if nets is not None:  # a compiled forward pass
+            return any(n.e_mean is not None for n in nets)
+        ests = [p, *getattr(p, "members_", [])]
+        return any(getattr(e, "error_mode", "none") in ("inputs", "both") for e in ests)
+
     def shippable(self) -> bool:
         """True when the predictor is plain data that another process can receive (no Keras
         model inside); otherwise a worker loads the folder itself."""

@@ -98,6 +98,7 @@ def train_and_save(
         "feature_names": list(feats.names),
         "feature_min": X.min(axis=0).tolist(),
         "feature_max": X.max(axis=0).tolist(),
+        **fitted.notes,
     }
     save_model(
         fitted.model,
@@ -140,7 +141,7 @@ def predict_partition(
     """Predict row group ``index`` of a canonical Parquet file into a part file, through the
     same :func:`photcat.pipeline.stream.run_job` as ``photcat predict``; returns its rows.
 
-    ``splits``: a training-set file whose ``split`` column is joined on ``object_id``.
+    ``splits``: a training-set file whose ``split`` column is joined on the input row number.
     """
     from photcat.catalogs.partitions import plan
     from photcat.pipeline.stream import Job, run_job

@@ -38,6 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from photcat import __version__
@@ -119,6 +120,7 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
     splits = (
         None if job.splits is None else _splits(job.splits, Path(job.splits).stat().st_mtime_ns)
     )
+    first = job.part.offset if job.part is not None else 0
     at = predict_partition(
         table,
         _models(job.model_dirs, job.model_sha256),
@@ -126,6 +128,7 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
         meta=meta,
         input_units=input_units,
         splits=splits,
+        rows=np.arange(first, first + len(table), dtype=np.int64),
     )
     entry: dict[str, Any] = {"rows": at.num_rows, **meta.get("partition", {})}
     if job.out is None:
@@ -140,8 +143,12 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
 
 @lru_cache(maxsize=2)
 def _splits(path: str, mtime_ns: int) -> pd.Series:
-    """train/valid/test labels by ``object_id`` of a training-set file (read once per process)."""
-    return pd.read_parquet(path, columns=["object_id", "split"]).set_index("object_id")["split"]
+    """train/valid/test labels of a training-set file by input row number (``source_row``;
+    by ``object_id`` for training sets written before it existed), read once per process."""
+    import pyarrow.parquet as pq
+
+    key = "source_row" if "source_row" in pq.read_schema(path).names else "object_id"
+    return pd.read_parquet(path, columns=[key, "split"]).set_index(key)["split"]
 
 
 def _part_info(part: Partition) -> dict:

@@ -7,8 +7,9 @@ included), the UVJ label from a named preset, and a seeded train/valid/test assi
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from photcat.features.uvj import DEFAULT_PRESET
 from photcat.models import metrics as M
 from photcat.models import registry
 from photcat.models.base import predict_dist
+from photcat.pipeline.vac import bands_without_errors
+
+log = logging.getLogger("photcat")
 
 SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.6, 0.2)  # the pipeline's train, valid fractions; test gets the rest
@@ -45,8 +49,20 @@ def restframe_columns(
 ) -> pd.DataFrame:
     """Rest-frame ``uv``, ``vj`` (AB mag), ``uvj_quiescent`` (1/0/-1) and ``rf_flag`` per row."""
     from photcat.features.labels import uvj_label
-    from photcat.features.restframe import fit_restframe
+    from photcat.features.restframe import fit_bands, fit_restframe
 
+    if not fit_bands(table):
+        log.warning("no band has a filter curve: no rest-frame colours or UVJ labels")
+        nan = np.full(len(table), np.nan)
+        return pd.DataFrame(
+            {
+                "uv": nan,
+                "vj": nan,
+                "uvj_quiescent": np.full(len(table), -1, np.int8),
+                "rf_flag": np.zeros(len(table), np.uint16),
+            },
+            index=table.index,
+        )
     rf = fit_restframe(table, z=z)
     zz = table[z].to_numpy(float) if isinstance(z, str) else np.asarray(z, float)
     label = uvj_label(rf["UV"].to_numpy(), rf["VJ"].to_numpy(), zz, uvj_preset)
@@ -84,6 +100,9 @@ def training_set(
         oc = table["object_class"].to_numpy()
         usable &= (oc != OBJECT_CLASSES["star"]) & (oc != OBJECT_CLASSES["qso"])
     rows = table[usable].copy()
+    # the row number in the input table: the join key of the split (identifiers need not be
+    # unique: a spreadsheet rounds 19-digit SDSS objIDs to 1.24E+18)
+    rows["source_row"] = np.flatnonzero(usable).astype(np.int64)
     if "split" not in rows:
         rows["split"] = assign_splits(len(rows), fractions, seed)
     if restframe:
@@ -183,6 +202,7 @@ class Fitted:
     seconds: float
     n_train: int
     n_valid: int
+    notes: dict = field(default_factory=dict)  # e.g. trained without magnitude errors
 
 
 def target_values(table: pd.DataFrame, target: str, label: str | None = None) -> np.ndarray:
@@ -219,6 +239,24 @@ def fit_model(
         raise ValueError(f"model {model!r} is a {registry.model_task(model)} model, not {target}")
     if getattr(spec, "flag_policy", None) == "impute" and spec.limits is None:
         spec = spec.with_limits(trainset[trainset["split"] == "train"])
+    notes: dict[str, Any] = {}
+    no_errors = bands_without_errors(trainset, spec.bands) if hasattr(spec, "bands") else []
+    if no_errors:
+        if getattr(spec, "include_errors", False):
+            raise ValueError(
+                f"the training catalogue has no magnitude errors for band(s) {no_errors}: "
+                "error features (include_errors) cannot be built"
+            )
+        params, changed = registry.without_error_inputs(model, params)
+        notes = {"magnitude_errors": False, "bands_without_errors": no_errors}
+        if changed:
+            notes["error_mode"] = "none (the catalogue has no magnitude errors)"
+            log.warning(
+                "the training catalogue has no magnitude errors (band(s) %s): model %s is "
+                "trained without error inputs (error_mode none)",
+                ", ".join(no_errors),
+                model,
+            )
     feats = spec.build(trainset)
     y = target_values(trainset, target, label)
     ok = feats.usable & np.isfinite(y)
@@ -228,15 +266,19 @@ def fit_model(
         raise ValueError(f"only {int(tr.sum())} usable training rows for the {target} model")
     est = registry.build(model, params, seed=seed)
     t0 = time.perf_counter()
+    E = None if no_errors else feats.errors
     est.fit(
         feats.X[tr],
         y[tr],
-        validation=(feats.X[va], y[va], feats.errors[va]) if va.sum() >= 10 else None,
-        errors=feats.errors[tr],
+        validation=(
+            (feats.X[va], y[va]) + (() if E is None else (E[va],)) if va.sum() >= 10 else None
+        ),
+        errors=None if E is None else E[tr],
     )
     seconds = time.perf_counter() - t0
-    metrics = evaluate_arrays(est, feats.X[va], y[va], target, feats.errors[va]) if va.sum() else {}
-    return Fitted(est, spec, metrics, seconds, int(tr.sum()), int(va.sum()))
+    ev = None if E is None else E[va]
+    metrics = evaluate_arrays(est, feats.X[va], y[va], target, ev) if va.sum() else {}
+    return Fitted(est, spec, metrics, seconds, int(tr.sum()), int(va.sum()), notes)
 
 
 def evaluate_arrays(
@@ -253,11 +295,13 @@ def evaluate_split(
     est, spec: FeatureSpec, trainset: pd.DataFrame, target: str, split: str = "test", label=None
 ) -> dict:
     """Metrics on one split of the training set, with the number of rows used and skipped."""
+    no_errors = bands_without_errors(trainset, spec.bands) if hasattr(spec, "bands") else []
     feats = spec.build(trainset)
     y = target_values(trainset, target, label)
     sel = trainset["split"].to_numpy() == split
     ok = sel & feats.usable & np.isfinite(y)
     out = {"split": split, "rows": int(sel.sum()), "rows_evaluated": int(ok.sum())}
     if ok.sum():
-        out.update(evaluate_arrays(est, feats.X[ok], y[ok], target, feats.errors[ok]))
+        E = None if no_errors else feats.errors[ok]
+        out.update(evaluate_arrays(est, feats.X[ok], y[ok], target, E))
     return out

@@ -6,15 +6,19 @@ Every input row is kept. A row that cannot be predicted keeps NaN values and say
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from photcat.catalogs.reader import CatalogError
 from photcat.features.uvj import DEFAULT_PRESET, preset
 from photcat.models.base import predict_dist
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+
+log = logging.getLogger("photcat")
 
 if TYPE_CHECKING:
     from photcat.pipeline.loader import LoadedModel
@@ -94,13 +98,15 @@ def predict_partition(
     meta: dict | None = None,
     input_units: dict | None = None,
     splits: pd.Series | None = None,
+    rows: np.ndarray | None = None,
 ):
     """The value-added Arrow table of one partition: the input columns, the prediction
     columns, and provenance (``meta``, the configuration, flag bits and the models).
 
     The one function that builds value-added columns (``photcat run`` and ``photcat
-    predict`` alike). ``splits``: train/valid/test labels indexed by ``object_id``, joined
-    into a ``split`` column (rows outside the training set get an empty string).
+    predict`` alike). ``splits``: train/valid/test labels indexed by input row number
+    (``source_row``; ``rows`` gives this partition's) or, for older training sets, by
+    ``object_id``, joined into a ``split`` column (other rows get an empty string).
     """
     from photcat.catalogs.writer import to_arrow
 
@@ -112,7 +118,11 @@ def predict_partition(
         uvj_preset=config.uvj_preset,
     )
     if splits is not None:
-        cols["split"] = table["object_id"].map(splits).fillna("").astype(str).to_numpy()
+        if splits.index.name == "source_row":
+            key = pd.Series(np.arange(len(table)) if rows is None else rows)
+        else:
+            key = table["object_id"].reset_index(drop=True)
+        cols["split"] = key.map(splits).fillna("").astype(str).to_numpy()
     # a re-predicted catalogue: its old prediction columns (1-D and arrays) are replaced
     old = [c for c in table.columns if c in cols.columns or str(c).split("[")[0] in arrays]
     base = table.drop(columns=old)
@@ -123,6 +133,19 @@ def predict_partition(
         "models": [lm.provenance() for lm in models],
     }
     return to_arrow(pd.concat([base, cols], axis=1), arrays, full, input_units or {})
+
+
+def bands_without_errors(table: pd.DataFrame, bands) -> list[str]:
+    """Bands whose good magnitudes come without an error (a catalogue without errors)."""
+    out = []
+    for b in bands:
+        mag, err = table.get(f"mag_{b}"), table.get(f"magerr_{b}")
+        if mag is None:
+            continue
+        good = mag.notna() & (table.get(f"flag_{b}", 0) == 0)
+        if err is None or (good & err.isna()).any():
+            out.append(b)
+    return out
 
 
 def predict_columns(
@@ -160,6 +183,13 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
             ).any(axis=1)
         flag[outside] |= OUTSIDE_TRAINING_RANGE
         idx = np.flatnonzero(ok)
+        if lm.uses_error_inputs and (lacking := bands_without_errors(table, lm.spec.bands)):
+            raise CatalogError(
+                f"model {lm.folder} takes magnitude errors as inputs, but the catalogue has "
+                f"no magnitude errors for band(s) {lacking}: predict with a model trained "
+                "without error inputs (photcat train picks one for a catalogue without "
+                "errors), or give the errors"
+            )
         if lm.target == "photoz":
             flag[~ok] |= PHOTOZ_NOT_PREDICTED
             pred = _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch)
@@ -239,12 +269,28 @@ def _predict_batched(
     )
 
 
+_WARNED_CURVES: set[tuple[str, ...]] = set()  # warn once per band set and process
+
+
 def _uvj_columns(table, z: np.ndarray, preset: str, flag: np.ndarray) -> dict[str, np.ndarray]:
     """Rest-frame U−V, V−J at redshift ``z`` and the UVJ label; ``flag`` is updated in place."""
     from photcat.features import flags as ff
     from photcat.features.labels import uvj_label
-    from photcat.features.restframe import fit_restframe
+    from photcat.features.restframe import bands_without_curve, fit_bands, fit_restframe
 
+    lacking = bands_without_curve(table)
+    if lacking and tuple(lacking) not in _WARNED_CURVES:
+        _WARNED_CURVES.add(tuple(lacking))
+        log.warning(
+            "no filter curve for band(s) %s: the rest-frame U-V, V-J fit leaves them out%s",
+            ", ".join(lacking),
+            "" if fit_bands(table) else " (no band is left: UVJ columns are not computed)",
+        )
+    if not fit_bands(table):
+        n = len(table)
+        flag[:] |= UVJ_NOT_COMPUTED
+        nan = np.full(n, np.nan)
+        return {"uv": nan, "vj": nan.copy(), "uvj_z": z, "uvj_quiescent": np.full(n, -1, np.int8)}
     rf = fit_restframe(table, z=z)
     uv, vj = rf["UV"].to_numpy(), rf["VJ"].to_numpy()
     rf_flag = rf["rf_flag"].to_numpy()
