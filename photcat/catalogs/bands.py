@@ -14,7 +14,8 @@ Facts (docs/photometry.md, "Band registry", lists each source):
   registry keep the values it always used (SDSS u–z 3551–8932, DECam Y 9880, 2MASS 12350,
   16620, 21590, WISE 33526, 46028), so that rest-frame extrapolation flags do not move; every
   other band with a curve has exp(∫ ln λ R dλ/λ / ∫ R dλ/λ), kcorrect's definition, computed
-  from that curve (tests/test_band_registry.py recomputes all of them: the old values are
+  from that curve by the trapezoid rule over λ (kcorrect 5.1.9's own ``lambda_eff`` passes
+  the trapezoid's arguments the other way round and is off by up to 5 %, MegaCam z) (tests/test_band_registry.py recomputes all of them: the old values are
   within 1.3 % of it); bands without a curve an approximate value used only for ordering.
 - ``curve``: the filter curve of the rest-frame fit, ``"kcorrect:<name>"`` (a curve shipped
   with kcorrect 5.1.9), ``"speclite:<name>"`` (shipped with speclite 1.0) or a file path
@@ -81,11 +82,11 @@ _REGISTRY: tuple[Band, ...] = (
     _k("i", "sdss_i", "SDSS", 7480.0, "sdss_i0", a_ebv=2.086, asinh_b=1.8e-10),
     _k("z", "sdss_z", "SDSS", 8932.0, "sdss_z0", a_ebv=1.479, asinh_b=7.4e-10),
     # DECam (DES, DECaLS); "y" keeps its old meaning, DECam Y
-    _k("decam_u", "decam_u", "DECam", 3806.0, "decam_u"),
+    _k("decam_u", "decam_u", "DECam", 3809.0, "decam_u"),
     _k("decam_g", "decam_g", "DECam", 4771.0, "decam_g"),
-    _k("decam_r", "decam_r", "DECam", 6387.0, "decam_r"),
-    _k("decam_i", "decam_i", "DECam", 7780.0, "decam_i"),
-    _k("decam_z", "decam_z", "DECam", 9146.0, "decam_z"),
+    _k("decam_r", "decam_r", "DECam", 6392.0, "decam_r"),
+    _k("decam_i", "decam_i", "DECam", 7789.0, "decam_i"),
+    _k("decam_z", "decam_z", "DECam", 9149.0, "decam_z"),
     _k("y", "decam_y", "DECam", 9880.0, "decam_Y"),
     # Legacy Surveys north: BASS g, r and MzLS z
     _k("bass_g", "bass_g", "BASS", 4721.0, "bass_g"),
@@ -109,11 +110,11 @@ _REGISTRY: tuple[Band, ...] = (
     _s("ps1_z", "Pan-STARRS1", 8664.0, "panstarrs-z"),
     _s("ps1_y", "Pan-STARRS1", 9617.0, "panstarrs-y"),
     # CFHT MegaCam (CFHTLS, CFIS)
-    _k("megacam_u", "megacam_u", "CFHT", 3795.0, "cfht_megacam_u"),
-    _k("megacam_g", "megacam_g", "CFHT", 4828.0, "cfht_megacam_g"),
-    _k("megacam_r", "megacam_r", "CFHT", 6216.0, "cfht_megacam_r"),
-    _k("megacam_i", "megacam_i", "CFHT", 7632.0, "cfht_megacam_i"),
-    _k("megacam_z", "megacam_z", "CFHT", 8358.0, "cfht_megacam_z"),
+    _k("megacam_u", "megacam_u", "CFHT", 3806.0, "cfht_megacam_u"),
+    _k("megacam_g", "megacam_g", "CFHT", 4834.0, "cfht_megacam_g"),
+    _k("megacam_r", "megacam_r", "CFHT", 6234.0, "cfht_megacam_r"),
+    _k("megacam_i", "megacam_i", "CFHT", 7659.0, "cfht_megacam_i"),
+    _k("megacam_z", "megacam_z", "CFHT", 8820.0, "cfht_megacam_z"),
     # KiDS (VST OmegaCAM) and VISTA (VIKING, VHS): no curve in kcorrect or speclite;
     # approximate wavelengths, for ordering only
     _n("kids_u", "KiDS", 3550.0),
@@ -126,11 +127,11 @@ _REGISTRY: tuple[Band, ...] = (
     _n("vista_h", "VISTA", 16400.0),
     _n("vista_ks", "VISTA", 21500.0),
     # UKIRT WFCAM (UKIDSS), Vega system
-    _k("ukidss_z", "ukidss_z", "UKIDSS", 8803.0, "ukirt_wfcam_Z", vega_to_ab=0.529),
-    _k("ukidss_y", "ukidss_y", "UKIDSS", 10349.0, "ukirt_wfcam_Y", vega_to_ab=0.635),
-    _k("ukidss_j", "ukidss_j", "UKIDSS", 12505.0, "ukirt_wfcam_J", vega_to_ab=0.934),
-    _k("ukidss_h", "ukidss_h", "UKIDSS", 16418.0, "ukirt_wfcam_H", vega_to_ab=1.380),
-    _k("ukidss_k", "ukidss_k", "UKIDSS", 22270.0, "ukirt_wfcam_K", vega_to_ab=1.909),
+    _k("ukidss_z", "ukidss_z", "UKIDSS", 8804.0, "ukirt_wfcam_Z", vega_to_ab=0.529),
+    _k("ukidss_y", "ukidss_y", "UKIDSS", 10354.0, "ukirt_wfcam_Y", vega_to_ab=0.635),
+    _k("ukidss_j", "ukidss_j", "UKIDSS", 12529.0, "ukirt_wfcam_J", vega_to_ab=0.934),
+    _k("ukidss_h", "ukidss_h", "UKIDSS", 16427.0, "ukirt_wfcam_H", vega_to_ab=1.380),
+    _k("ukidss_k", "ukidss_k", "UKIDSS", 22286.0, "ukirt_wfcam_K", vega_to_ab=1.909),
     # 2MASS (short names j h ks), Vega system
     _k("j", "twomass_j", "2MASS", 12350.0, "twomass_J", vega_to_ab=0.902, a_ebv=0.902),
     _k("h", "twomass_h", "2MASS", 16620.0, "twomass_H", vega_to_ab=1.380, a_ebv=0.576),
@@ -138,8 +139,8 @@ _REGISTRY: tuple[Band, ...] = (
     # WISE (short names w1 w2), Vega system
     _k("w1", "wise_w1", "WISE", 33526.0, "wise_w1", vega_to_ab=2.699),
     _k("w2", "wise_w2", "WISE", 46028.0, "wise_w2", vega_to_ab=3.339),
-    _k("wise_w3", "wise_w3", "WISE", 115527.0, "wise_w3", vega_to_ab=5.174),
-    _k("wise_w4", "wise_w4", "WISE", 220770.0, "wise_w4", vega_to_ab=6.620),
+    _k("wise_w3", "wise_w3", "WISE", 115531.0, "wise_w3", vega_to_ab=5.174),
+    _k("wise_w4", "wise_w4", "WISE", 220782.0, "wise_w4", vega_to_ab=6.620),
     # GALEX, Euclid
     _k("galex_fuv", "galex_fuv", "GALEX", 1528.0, "galex_FUV"),
     _k("galex_nuv", "galex_nuv", "GALEX", 2271.0, "galex_NUV"),

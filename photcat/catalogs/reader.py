@@ -213,7 +213,9 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             out["flag_zspec"] = np.where(stored != 0, stored, out["flag_zspec"]).astype(np.uint16)
     table = pd.DataFrame(out)
     if keep_columns:
-        used = set(c.values())
+        # identifiers and object types are kept as they came as well (a text class, an id a
+        # spreadsheet rounded); photometry and redshift live on in their canonical columns
+        used = {v for k, v in c.items() if k not in ("id", "obj_type", "spec_class")}
         vectors = {u.split("[")[0] for u in used if "[" in u}
         for name, values in raw.items():
             if name in used or name.split("[")[0] in vectors:
