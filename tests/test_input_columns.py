@@ -70,3 +70,18 @@ def test_every_column_type_survives_the_writer(tmp_path, ext):
             np.testing.assert_array_equal(np.asarray(back[c], float), df[c].to_numpy())
         else:
             np.testing.assert_array_equal(np.asarray(back[c]), df[c].to_numpy(), err_msg=c)
+
+
+@pytest.mark.parametrize("ext", ["fits", "parquet"])
+def test_list_columns_survive_the_writer(tmp_path, ext):
+    df = pd.DataFrame({"f": [1.0, 2.0, 3.0], "fixed": [[1, 2], [3, 4], [5, 6]], "ragged": [[], [1], [2, 3]]})  # fmt: skip
+    path = tmp_path / f"l.{ext}"
+    cat.write(df, path)
+    if ext == "fits":
+        t = Table.read(path)
+        np.testing.assert_array_equal(np.asarray(t["fixed"]), [[1, 2], [3, 4], [5, 6]])
+        assert [list(v) for v in t["ragged"]] == [[], [1], [2, 3]]
+    else:
+        back = pd.read_parquet(path)
+        assert [list(v) for v in back["fixed"]] == [[1, 2], [3, 4], [5, 6]]
+        assert [list(v) for v in back["ragged"]] == [[], [1], [2, 3]]

@@ -85,13 +85,33 @@ def write(
     return path
 
 
+def _is_sequences(values: np.ndarray) -> bool:
+    """True for an object column whose every entry is a list or array (a list column)."""
+    return all(isinstance(v, list | tuple | np.ndarray) for v in values)
+
+
+def _sequence_column(values: np.ndarray) -> np.ndarray:
+    """A list column for FITS: a 2-D column when every row has the same length, else a
+    variable-length array column (astropy writes object arrays of arrays as ``P`` format)."""
+    arrays = [np.asarray(v) for v in values]
+    if len({a.shape for a in arrays}) == 1:
+        return np.stack(arrays)
+    kinds = [a.dtype for a in arrays if a.size]
+    dtype = np.result_type(*kinds) if kinds else np.float64
+    out = np.empty(len(arrays), dtype=object)
+    out[:] = [a.astype(dtype) for a in arrays]  # one type: an empty list is not a float one
+    return out
+
+
 def _write_fits(df, arrays, tmp: Path, meta: dict, input_units: dict) -> None:
     from astropy.table import Table
 
     t = Table()
     for name in df.columns:
         values = df[name].to_numpy()
-        if values.dtype == object or str(df[name].dtype) in ("string", "str"):
+        if values.dtype == object and len(values) and _is_sequences(values):
+            values = _sequence_column(values)
+        elif values.dtype == object or str(df[name].dtype) in ("string", "str"):
             values = values.astype(str)
         elif values.dtype == np.int8:  # astropy writes int8 as FITS logical (L): widen
             values = values.astype(np.int16)
