@@ -85,3 +85,23 @@ def test_list_columns_survive_the_writer(tmp_path, ext):
         back = pd.read_parquet(path)
         assert [list(v) for v in back["fixed"]] == [[1, 2], [3, 4], [5, 6]]
         assert [list(v) for v in back["ragged"]] == [[], [1], [2, 3]]
+
+
+def test_bom_before_a_comment_line_and_crlf(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf#Table1\r\n" + HEADER.encode() + b"\r\n1,20,19,18,17.5,17,0.1,0.05,0.02,0.02,0.03,x\r\n")  # fmt: skip
+    t = cat.read(path, SCHEMA, keep_columns=True).table
+    assert t["mag_g"].tolist() == [19.0] and t["name"].tolist() == ["x"]
+
+
+def test_names_differing_only_in_case_are_refused(tmp_path):
+    path = tmp_path / "case.csv"
+    path.write_text(HEADER + ",U\n1,20,19,18,17.5,17,0.1,0.05,0.02,0.02,0.03,x,30\n")
+    with pytest.raises(CatalogError, match=r"repeats column name\(s\) \['U', 'u'\]"):
+        cat.read(path, SCHEMA)
+    pq_path = tmp_path / "case.parquet"
+    df = pd.DataFrame({c: [1.0] for c in HEADER.split(",")[1:-1]})
+    df["U"] = 30.0
+    df.to_parquet(pq_path)
+    with pytest.raises(CatalogError, match=r"columns \['u', 'U'\] that differ only in case"):
+        cat.read(pq_path, SCHEMA)

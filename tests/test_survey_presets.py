@@ -120,3 +120,72 @@ def test_shared_skyserver_file_rounded_ids_are_counted_not_used():
     assert c.table["magerr_u"].isna().all() and (c.table["flag_u"] == 0).mean() > 0.99
     assert set(c.table["object_class"].unique()) == {1, 2, 3}
     assert c.table["class"].iloc[0] == "STAR"  # the text column itself is kept
+
+
+def test_transmission_above_one_is_invalid(tmp_path):
+    df = pd.DataFrame({"RA": [1.0, 2.0], "DEC": [3.0, 4.0]})
+    for B in "GRZ":
+        df[f"FLUX_{B}"], df[f"FLUX_IVAR_{B}"], df[f"MW_TRANSMISSION_{B}"] = [10.0, 10.0], [25.0, 25.0], [0.9, 1.2]  # fmt: skip
+    t = cat.read(_write(tmp_path, df), "legacy").table
+    assert np.isfinite(t["mag_decam_z"].iloc[0]) and np.isnan(t["mag_decam_z"].iloc[1])
+    assert t["flag_decam_z"].iloc[1] != 0
+
+
+def test_kids_viking_bands_are_dereddened_too(tmp_path):
+    df = pd.DataFrame({"ID": ["a"], "RAJ2000": [1.0], "DECJ2000": [2.0]})
+    for b in ("u", "g", "r", "i", "Z"):
+        df[f"MAG_GAAP_{b}"], df[f"MAGERR_GAAP_{b}"], df[f"EXTINCTION_{b}"] = [20.0], [0.05], [0.15]  # fmt: skip
+    t = cat.read(_write(tmp_path, df), "kids").table
+    np.testing.assert_allclose(t[["mag_kids_i", "mag_vista_z"]].iloc[0], [19.85, 19.85])
+
+
+@pytest.mark.parametrize(
+    "info, message",
+    [
+        (5, "must be a mapping"),
+        ({"wavelength": "abc"}, "wavelength must be a number"),
+        ({"wavelength": 9000, "vega_to_ab": "x"}, "vega_to_ab must be a number"),
+        ({"wave": 9000}, "needs 'wavelength'"),
+    ],  # fmt: skip
+)
+def test_bad_band_info_is_one_clear_error(info, message):
+    with pytest.raises(ValueError, match=rf"band_info\['nbx'\].*{message}"):
+        cat.get_schema({"bands": ["nbx"], "mag": "m", "magerr": "e", "band_info": {"nbx": info}})
+
+
+def test_canonical_table_with_a_declared_band_reads_back(tmp_path):
+    from photcat.catalogs import bands as B
+
+    df = pd.DataFrame({"g": [20.0], "eg": [0.05], "q": [19.0], "eq": [0.1]})
+    schema = {"bands": ["decam_g", "nbq"], "mag": "{b}", "magerr": "e{b}", "band_labels": {"decam_g": "g", "nbq": "q"}, "band_info": {"nbq": {"wavelength": 9300}}}  # fmt: skip
+    c = cat.read(_write(tmp_path, df, "q.csv"), schema)
+    out = tmp_path / "canon.parquet"
+    cat.write(c, out)
+    B._USER.clear()  # a new process knows nothing of nbq
+    back = cat.read(out, "canonical")
+    assert back.bands == ("decam_g", "nbq") and back.table["mag_nbq"].iloc[0] == 19.0
+
+
+def test_default_reference_band_is_the_surveys_r():
+    from photcat.pipeline.training import reference_band_for
+
+    assert reference_band_for("r", ("lsst_g", "lsst_r", "lsst_i")) == "lsst_r"
+    assert reference_band_for("r", ("u", "g", "r")) == "r"
+    with pytest.raises(ValueError, match="reference band 'r' is not among"):
+        reference_band_for("r", ("vista_j", "vista_h"))
+
+
+def test_an_all_nan_error_column_is_explained(tmp_path):
+    from photcat.features.spec import FeatureSpec
+    from photcat.pipeline.training import fit_model, training_set
+
+    rng = np.random.default_rng(0)
+    n = 60
+    df = pd.DataFrame({"redshift": rng.uniform(0.05, 0.3, n)})
+    for x in "ugriz":
+        df[x], df[f"err_{x}"] = rng.uniform(17, 19, n), 0.05
+    df["err_g"] = np.nan
+    t = cat.read(_write(tmp_path, df, "nan.csv"), "skyserver").table
+    ts = training_set(t, restframe=False)
+    with pytest.raises(ValueError, match=r"g: 60 rows flagged, mostly error_invalid \(no valid error at all"):  # fmt: skip
+        fit_model(ts, target="photoz", model="knn", params={}, spec=FeatureSpec(tuple("ugriz")))

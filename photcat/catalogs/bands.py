@@ -223,6 +223,14 @@ def register_band(
     return new
 
 
+def user_band_facts(name: str) -> dict | None:
+    """The facts of a band declared with :func:`register_band` (for provenance), else None."""
+    b = _USER.get(canonical_name(name))
+    if b is None:
+        return None
+    return {"wavelength": b.wavelength, "curve": b.curve, "vega_to_ab": b.vega_to_ab, "a_ebv": b.a_ebv}  # fmt: skip
+
+
 def sort_bands(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Canonical band names ordered blue to red by effective wavelength."""
     return tuple(sorted((canonical_name(n) for n in names), key=lambda n: band(n).wavelength))

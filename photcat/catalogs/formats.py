@@ -255,14 +255,19 @@ def parquet_provenance(md: dict | None) -> dict[str, Any]:
 
 
 def _open_text(path: Path):
-    return gzip.open(path, "rt") if path.name.lower().endswith(".gz") else open(path)
+    # utf-8-sig: a byte-order mark (Excel's CSV export) is not part of the first line
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
 
 
 class _WithoutCommentLines:
     """A text stream without its whole-line comments (first non-blank character ``#``).
 
     pandas' ``comment="#"`` would also cut every value at a ``#`` ("NGC #12"); this removes
-    only whole lines, block by block with one regular expression (no per-row Python)."""
+    only whole lines, block by block with one regular expression (no per-row Python). A
+    quoted value spanning lines whose continuation line starts with ``#`` is not supported
+    (that line is taken for a comment)."""
 
     _COMMENT = re.compile(r"(?m)^[ \t]*#[^\n]*(?:\n|$)")
 
@@ -302,11 +307,12 @@ def _csv_header(path: Path) -> list[str]:
                 break
         else:
             return []
-    dup = sorted({c for c in names if names.count(c) > 1})
+    lower = [c.lower() for c in names]  # schemas match names case-insensitively
+    dup = sorted({c for c in names if lower.count(c.lower()) > 1})
     if dup:
         raise CatalogError(
-            f"CSV {path} repeats column name(s) {dup}: rename them so that each column "
-            "is read once (photcat does not guess which one is meant)"
+            f"CSV {path} repeats column name(s) {dup} (names are matched without regard to "
+            "case): rename them so that each column is read once"
         )
     return names
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from photcat import __version__
 from photcat.catalogs import validate as V
-from photcat.catalogs.bands import band, is_known, sort_bands
+from photcat.catalogs.bands import band, is_known, register_band, sort_bands, user_band_facts
 from photcat.catalogs.formats import CatalogError, RawChunk, detect_format, iter_raw
 from photcat.catalogs.report import IngestReport
 from photcat.catalogs.schema import FLUX_UNITS, Schema, get_schema
@@ -54,21 +54,34 @@ class _Resolved:
 
 def _resolve(schemas: tuple[Schema, ...], names: list[str], path: Path) -> _Resolved:
     lower = {n.lower(): n for n in names}
+    clash: dict[str, list[str]] = {}
+    for n in names:
+        clash.setdefault(n.lower(), []).append(n)
     failures = []
     for s in schemas:
         if s.name == "canonical":  # photcat's own output: every band it holds
-            held = [
-                n[4:]
-                for n in lower
-                if n.startswith("mag_") and f"magerr_{n[4:]}" in lower and is_known(n[4:])
-            ]
-            if held:
-                s = replace(s, bands=sort_bands(held))
+            mags = [n[4:] for n in lower if n.startswith("mag_") and f"magerr_{n[4:]}" in lower]
+            unknown = [b for b in mags if not is_known(b)]
+            if unknown:
+                raise CatalogError(
+                    f"canonical table {path} holds band(s) {unknown} that photcat does not "
+                    'know: declare them again, e.g. --schema \'{"preset": "canonical", '
+                    '"band_info": {...}}\''
+                )
+            if mags:
+                s = replace(s, bands=sort_bands(mags))
         cols: dict[str, str] = {}
         missing: list[str] = []
 
-        def need(role: str, col: str, required: bool = True, cols=cols, missing=missing) -> None:
+        def need(
+            role: str, col: str, required: bool = True, cols=cols, missing=missing, s=s
+        ) -> None:
             hit = lower.get(col.lower())
+            if hit is not None and len(clash[col.lower()]) > 1:
+                raise CatalogError(
+                    f"{path} has columns {clash[col.lower()]} that differ only in case; schema "
+                    f"{s.name!r} matches names without regard to case: rename one"
+                )
             if hit is not None:
                 cols[role] = hit
             elif required:
@@ -99,6 +112,8 @@ def _resolve(schemas: tuple[Schema, ...], names: list[str], path: Path) -> _Reso
                 cols[f"mag_{b}"] = lower[bc.mag.lower()]
                 if bc.magerr is not None:
                     cols[f"magerr_{b}"] = lower[bc.magerr.lower()]
+                if bc.extinction is not None and bc.extinction.lower() in lower:
+                    cols[f"extinction_{b}"] = lower[bc.extinction.lower()]
                 optional.append(b)
         if not missing:
             if s.extinction and any(f"extinction_{b}" not in cols for b in s.bands):
@@ -180,8 +195,9 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
             ext = V.to_float(raw[c[f"extinction_{b}"]])[0]
         elif f"mwtrans_{b}" in c:  # Milky Way transmission T: A = -2.5 log10 T
             t = V.to_float(raw[c[f"mwtrans_{b}"]])[0]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ext = np.where(t > 0, -2.5 * np.log10(np.where(t > 0, t, 1.0)), np.nan)
+            with np.errstate(divide="ignore", invalid="ignore"):  # T outside (0, 1]: invalid
+                ok_t = (t > 0) & (t <= 1)
+                ext = np.where(ok_t, -2.5 * np.log10(np.where(ok_t, t, 1.0)), np.nan)
         elif (ref := derived_extinction_ref(s, b, c)) is not None:
             # E(B-V) from the reference band's extinction, times this band's A/E(B-V)
             a_ref = V.to_float(raw[c[f"extinction_{ref}"]])[0]
@@ -247,6 +263,14 @@ def _object_class(raw, c: dict[str, str], canonical: bool) -> np.ndarray:
         for name in ("galaxy", "star", "qso"):
             out[(text == name).fillna(False).to_numpy(dtype=bool)] = OBJECT_CLASSES[name]
     return out
+
+
+def _register_recorded_bands(meta: dict) -> None:
+    """Declare again the bands a photcat table recorded (``band_info`` of its provenance, or
+    of the provenance it carries from upstream)."""
+    for m in (meta, meta.get("provenance") or {}):
+        for name, facts in (m.get("band_info") or {}).items():
+            register_band(name, **facts)
 
 
 def derived_extinction_ref(schema: Schema, b: str, cols: dict[str, str]) -> str | None:
@@ -338,6 +362,7 @@ def canonicalise(
     """One raw chunk of a file -> a canonical :class:`Catalog` with its own ingest report."""
     path = Path(path)
     schemas = schema if isinstance(schema, tuple) else get_schema(schema)
+    _register_recorded_bands(chunk.meta or {})
     res = _resolve(schemas, list(chunk.columns), path)
     table = _canonicalise(chunk, res, path, keep_columns)
     _check_types(table, res, path)
@@ -362,8 +387,10 @@ def canonicalise(
         for b in present
         if (ref := derived_extinction_ref(s, b, res.cols)) is not None
     }
+    user = {b: user_band_facts(b) for b in present if user_band_facts(b) is not None}
     out_meta = {
         **(meta or {}),
+        "band_info": user,  # bands declared in the schema, so that photcat can read them back
         "provenance": chunk.meta,  # what an upstream photcat run recorded in the file
         "schema": res.schema.name,
         "extinction_corrected": corrected,

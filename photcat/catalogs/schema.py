@@ -45,6 +45,7 @@ class BandColumns:
     magerr: str | None
     system: str = "AB"  # "AB" or "Vega"
     missing_values: tuple[float, ...] = ()  # values meaning "not measured" (2MASS uses 0)
+    extinction: str | None = None  # the band's own extinction column (mag), if any
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,25 @@ class Schema:
 
     def __post_init__(self) -> None:
         for name, info in dict(self.band_info).items():
+            what = f"schema {self.name!r}: band_info[{name!r}]"
+            if not isinstance(info, dict):
+                raise ValueError(f"{what} must be a mapping such as {{'wavelength': 9210}}")
             unknown = set(info) - {"wavelength", "curve", "vega_to_ab", "a_ebv"}
             if unknown or "wavelength" not in info:
                 raise ValueError(
-                    f"schema {self.name!r}: band_info[{name!r}] needs 'wavelength' (Angstrom) "
-                    f"and may give 'curve', 'vega_to_ab', 'a_ebv'; got {sorted(info)}"
+                    f"{what} needs 'wavelength' (Angstrom) and may give 'curve', "
+                    f"'vega_to_ab', 'a_ebv'; got {sorted(info)}"
                 )
-            register_band(name, **info)
+            facts = dict(info)
+            for key in ("wavelength", "vega_to_ab", "a_ebv"):
+                if facts.get(key) is not None:
+                    try:
+                        facts[key] = float(facts[key])
+                    except (TypeError, ValueError):
+                        raise ValueError(f"{what}: {key} must be a number, got {facts[key]!r}") from None  # fmt: skip
+            if facts.get("curve") is not None and not isinstance(facts["curve"], str):
+                raise ValueError(f"{what}: curve must be a file name, got {facts['curve']!r}")
+            register_band(name, **facts)
         object.__setattr__(self, "bands", tuple(canonical_name(b) for b in self.bands))
         object.__setattr__(
             self,
@@ -365,7 +378,9 @@ HSC = Schema(
 HSC_PDR2 = replace(HSC, magerr="{b}_cmodel_magsigma")
 # KiDS DR4 / KiDS-VIKING: GAaP magnitudes (AB) with EXTINCTION_<b>; VIKING ZYJHKs optional
 _VIKING = {
-    f"vista_{b.lower()}": BandColumns(f"MAG_GAAP_{b}", f"MAGERR_GAAP_{b}")
+    f"vista_{b.lower()}": BandColumns(
+        f"MAG_GAAP_{b}", f"MAGERR_GAAP_{b}", extinction=f"EXTINCTION_{b}"
+    )
     for b in ("Z", "Y", "J", "H", "Ks")
 }
 KIDS = Schema(

@@ -105,14 +105,16 @@ class FeatureSpec:
     magnitudes: str = "pogson"
 
     def __post_init__(self) -> None:
-        bands = tuple(str(b).lower() for b in self.bands)
+        from photcat.catalogs.bands import canonical_name
+
+        bands = tuple(canonical_name(b) for b in self.bands)
         if not bands:
             raise ValueError("FeatureSpec needs at least one band")
         if len(set(bands)) != len(bands):
             raise ValueError(f"FeatureSpec bands repeat: {bands}")
         object.__setattr__(self, "bands", bands)
         if self.colours is not None:
-            cols = tuple((str(a).lower(), str(b).lower()) for a, b in self.colours)
+            cols = tuple((canonical_name(a), canonical_name(b)) for a, b in self.colours)
             for a, b in cols:
                 for x in (a, b):
                     if x not in bands:
@@ -121,7 +123,7 @@ class FeatureSpec:
                     raise ValueError(f"colour {a}-{b} is the same band twice")
             object.__setattr__(self, "colours", cols)
         if self.reference_band is not None:
-            ref = str(self.reference_band).lower()
+            ref = canonical_name(self.reference_band)
             if ref not in bands:
                 raise ValueError(f"reference_band {ref!r} is not in bands {bands}")
             object.__setattr__(self, "reference_band", ref)

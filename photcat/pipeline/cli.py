@@ -158,9 +158,11 @@ def preflight(task, config: str | None = None) -> None:
     """Check what can be checked before any task runs: parameter values, files, schema,
     bands, model names."""
     from photcat.catalogs import CatalogError
+    from photcat.catalogs.bands import canonical_name
     from photcat.features.uvj import preset
     from photcat.models import registry
     from photcat.pipeline.tasks import resolve_catalog
+    from photcat.pipeline.training import reference_band_for
 
     _check_values(task, config)
     try:
@@ -183,18 +185,21 @@ def preflight(task, config: str | None = None) -> None:
             for t in targets
         ]
         for probe, what in zip(probes, ["--catalog", *(["target"] * len(targets))], strict=True):
-            lacking = [b for b in task.bands if b not in probe.bands]
+            wanted = [canonical_name(b) for b in task.bands]
+            lacking = [b for b in wanted if b not in probe.bands]
             if lacking:
                 raise UsageError(
                     f"band(s) {lacking} not in {what} {probe.meta['source']} (bands: {', '.join(probe.bands)})"
                 )
-            used = list(task.bands) or list(probe.bands)
-            if task.reference_band and task.reference_band not in used:
+            used = wanted or list(probe.bands)
+            try:
+                reference_band_for(task.reference_band or None, tuple(used))
+            except ValueError:
                 where = f" (set in {config})" if config else ""
                 raise UsageError(
                     f"reference_band = {task.reference_band!r}{where} is not one of the bands "
                     f"used ({', '.join(used)})"
-                )
+                ) from None
         if not probes[0].report.has_redshift:
             raise UsageError(
                 f"--catalog {probes[0].meta['source']} has no spectroscopic redshift to train on"

@@ -63,7 +63,7 @@ from photcat.pipeline.outputs import (
     output_lock,
     own_entries,
 )
-from photcat.pipeline.vac import FLAG_BITS, PredictConfig, predict_partition
+from photcat.pipeline.vac import FLAG_BITS, NoErrorsError, PredictConfig, predict_partition
 
 log = logging.getLogger("photcat")
 
@@ -121,15 +121,19 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
         None if job.splits is None else _splits(job.splits, Path(job.splits).stat().st_mtime_ns)
     )
     first = job.part.offset if job.part is not None else 0
-    at = predict_partition(
-        table,
-        _models(job.model_dirs, job.model_sha256),
-        job.config,
-        meta=meta,
-        input_units=input_units,
-        splits=splits,
-        rows=np.arange(first, first + len(table), dtype=np.int64),
-    )
+    try:
+        at = predict_partition(
+            table,
+            _models(job.model_dirs, job.model_sha256),
+            job.config,
+            meta=meta,
+            input_units=input_units,
+            splits=splits,
+            rows=np.arange(first, first + len(table), dtype=np.int64),
+        )
+    except NoErrorsError as exc:
+        where = job.part.path if job.part is not None else "the catalogue"
+        raise NoErrorsError(f"{where}: {exc}") from None
     entry: dict[str, Any] = {"rows": at.num_rows, **meta.get("partition", {})}
     if job.out is None:
         entry["table"] = at

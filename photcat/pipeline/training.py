@@ -126,7 +126,25 @@ def default_spec(
         have = sorted(c[4:] for c in ts.columns if str(c).startswith("mag_"))
         raise ValueError(f"the training catalogue has no band(s) {missing or bands}; it has {have}")
     return FeatureSpec(
-        bands=bands, reference_band=reference_band, flag_policy=flag_policy, magnitudes=magnitudes
+        bands=bands,
+        reference_band=reference_band_for(reference_band, bands),
+        flag_policy=flag_policy,
+        magnitudes=magnitudes,
+    )
+
+
+def reference_band_for(name: str | None, bands: tuple[str, ...]) -> str | None:
+    """The reference band among ``bands``: ``name`` itself, or for the default "r" the
+    catalogue's r band under its survey name (``lsst_r``, ``decam_r``, ``hsc_r``, ``kids_r``…)."""
+    if name is None or name in bands:
+        return name
+    if name.lower() == "r":
+        survey_r = [b for b in bands if b.endswith("_r")]
+        if len(survey_r) == 1:
+            return survey_r[0]
+    raise ValueError(
+        f"reference band {name!r} is not among the bands {list(bands)}: name one of them "
+        "(--reference-band, or reference_band in the configuration)"
     )
 
 
@@ -263,7 +281,10 @@ def fit_model(
     split = trainset["split"].to_numpy()
     tr, va = ok & (split == "train"), ok & (split == "valid")
     if tr.sum() < 10:
-        raise ValueError(f"only {int(tr.sum())} usable training rows for the {target} model")
+        raise ValueError(
+            f"only {int(tr.sum())} usable training rows for the {target} model"
+            + _why_unusable(trainset, getattr(spec, "bands", ()))
+        )
     est = registry.build(model, params, seed=seed)
     t0 = time.perf_counter()
     E = None if no_errors else feats.errors
@@ -279,6 +300,23 @@ def fit_model(
     ev = None if E is None else E[va]
     metrics = evaluate_arrays(est, feats.X[va], y[va], target, ev) if va.sum() else {}
     return Fitted(est, spec, metrics, seconds, int(tr.sum()), int(va.sum()), notes)
+
+
+def _why_unusable(table: pd.DataFrame, bands) -> str:
+    """The bands that most rows lack, and why (for an error message)."""
+    from photcat.catalogs.flags import ERR_INVALID, describe
+
+    parts = []
+    for b in bands:
+        flag = table.get(f"flag_{b}")
+        if flag is None or not (bad := flag.to_numpy() != 0).any():
+            continue
+        top = pd.Series(describe(flag.to_numpy()[bad])).value_counts().index[0]
+        hint = ""
+        if (flag.to_numpy() & ERR_INVALID).all():
+            hint = " (no valid error at all: for a catalogue without errors, leave magerr out of the schema)"  # fmt: skip
+        parts.append(f"{b}: {int(bad.sum())} rows flagged, mostly {top}{hint}")
+    return ("; " + "; ".join(parts)) if parts else ""
 
 
 def evaluate_arrays(

@@ -135,6 +135,10 @@ def predict_partition(
     return to_arrow(pd.concat([base, cols], axis=1), arrays, full, input_units or {})
 
 
+class NoErrorsError(CatalogError):
+    """A model that takes magnitude errors as inputs met a catalogue without them."""
+
+
 def bands_without_errors(table: pd.DataFrame, bands) -> list[str]:
     """Bands whose good magnitudes come without an error (a catalogue without errors)."""
     out = []
@@ -184,7 +188,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
         flag[outside] |= OUTSIDE_TRAINING_RANGE
         idx = np.flatnonzero(ok)
         if lm.uses_error_inputs and (lacking := bands_without_errors(table, lm.spec.bands)):
-            raise CatalogError(
+            raise NoErrorsError(
                 f"model {lm.folder} takes magnitude errors as inputs, but the catalogue has "
                 f"no magnitude errors for band(s) {lacking}: predict with a model trained "
                 "without error inputs (photcat train picks one for a catalogue without "
