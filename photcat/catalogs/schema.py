@@ -288,21 +288,7 @@ def _skyserver_forms() -> tuple[Schema, ...]:
     ``petroMag_<b>``, ``psfMag_<b>`` with ``<kind>Err_<b>``; each with errors, then without
     (the widely copied SDSS tables have none). All SDSS asinh magnitudes, SDSS→AB offsets
     applied; the redshift column is ``redshift`` (``z`` is the z band here)."""
-    base = Schema(
-        "skyserver",
-        SDSS_BANDS,
-        mag="{b}",
-        id="objid",
-        ra="ra",
-        dec="dec",
-        z="redshift",
-        mag_system="asinh",
-        ab_offsets=SDSS_AB_OFFSETS,
-        extinction="extinction_{b}",
-        extinction_ref="r",
-        obj_type="type",
-        spec_class="class",
-    )
+    base = replace(SDSS_MAG, name="skyserver", mag="{b}", id="objid", z="redshift")
     pairs = [("{b}", "err_{b}"), ("dered_{b}", "err_{b}")]
     pairs += [(f"{k}Mag_{{b}}", f"{k}MagErr_{{b}}") for k in ("model", "cModel", "petro", "psf")]
     forms = []
