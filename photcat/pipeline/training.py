@@ -120,7 +120,9 @@ def default_spec(
 ) -> FeatureSpec:
     """Colours of ``bands`` (default: the catalogue's required bands) plus a reference
     magnitude; ``magnitudes`` "asinh" (default) or "pogson" (photcat.features.spec)."""
-    bands = tuple(bands) or tuple(default_bands)
+    from photcat.catalogs.bands import canonical_name
+
+    bands = tuple(canonical_name(b) for b in bands) or tuple(default_bands)
     missing = [b for b in bands if f"mag_{b}" not in ts]
     if missing or not bands:
         have = sorted(c[4:] for c in ts.columns if str(c).startswith("mag_"))
