@@ -24,7 +24,7 @@ Facts (docs/photometry.md, "Band registry", lists each source):
   2MASS J, H, Ks 0.902, 1.380, 1.847 and UKIRT WFCAM Z, Y, J, H, K 0.529, 0.635, 0.934, 1.380,
   1.909 as kcorrect 5.1.9 computes them from these curves and its Vega model
   (``kcorrect.response.Response.vega2ab``); WISE W1–W4 2.699, 3.339, 5.174, 6.620 (Jarrett et
-  al. 2011). None = no offset known: a "Vega" magnitude in that band is refused.
+  al. 2011; W3, W4 quoted from memory, not re-read: docs/photometry.md). None = no offset known: a "Vega" magnitude in that band is refused.
 - ``a_ebv`` (A_band / E(B−V), R_V = 3.1): Schlegel, Finkbeiner & Davis (1998) Table 6, the
   coefficients SDSS's ``extinction_<b>`` columns are computed with (u 5.155, g 3.793,
   r 2.751, i 2.086, z 1.479) and those kcorrect's ``k_plot_test_gst`` applies to 2MASS
