@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import versions, write_json_atomic  # noqa: E402  (benchmarks/accuracy.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PHOTCAT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BOSS = DATA / "boss_dr10_annz2" / "boss_dr10_ugriz_specz.csv.gz"
@@ -119,13 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             [".venv/bin/python", "benchmarks/missing_bands.py", *(argv or sys.argv[1:])]
         ),  # fmt: skip
         "model": "normal-committee (default parameters), ugriz colours + r, asinh magnitudes",
+        "versions": versions(),
         "datasets": res,
         "seconds": round(time.time() - t0, 1),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(args.output)
+    write_json_atomic(doc, args.output)
     print(f"wrote {args.output}")
     return 0
 

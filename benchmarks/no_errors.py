@@ -25,7 +25,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pandas as pd
+from accuracy import versions, write_json_atomic  # noqa: E402  (benchmarks/accuracy.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PHOTCAT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -134,13 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "model": "normal-committee (default parameters), FeatureSpec ugriz colours + r, asinh",
         "seeds": seeds,
+        "versions": versions(),
         "datasets": res,
         "seconds": time.time() - t0,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    tmp.replace(args.output)
+    write_json_atomic(out, args.output)
     print(f"wrote {args.output}")
     return 0
 
