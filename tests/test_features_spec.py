@@ -180,3 +180,15 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_error_features_need_errors():
+    """A band from a catalogue without errors is good for colours, but error features
+    cannot be built from it: with include_errors it counts as missing (found by hypothesis)."""
+    t = _table()
+    t["magerr_u"] = np.nan  # the whole band has no errors
+    plain = FeatureSpec(BANDS, reference_band="r").build(t)
+    assert plain.usable[0] and np.isnan(plain.errors[0, 0])
+    with_err = FeatureSpec(BANDS, reference_band="r", include_errors=True).build(t)
+    assert not with_err.usable.any() and with_err.counts["missing_u"] == len(t)
+    assert np.isfinite(with_err.X[with_err.usable]).all()

@@ -347,6 +347,9 @@ def build(table: Any, spec: FeatureSpec) -> Features:
             "first (the limits are then saved with the spec)"
         )
     mags, errs, good = _read_bands(table, spec.bands, spec.magnitudes)
+    if spec.include_errors:  # error features need errors: a band without one is missing
+        good &= np.isfinite(errs)
+        mags[~good], errs[~good] = np.nan, np.nan
     n = len(table)
     n_good = good.sum(axis=1)
     any_missing = ~good.all(axis=1)

@@ -190,7 +190,8 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
         if lm.uses_error_inputs and (lacking := bands_without_errors(table, lm.spec.bands)):
             raise NoErrorsError(
                 f"model {lm.folder} takes magnitude errors as inputs, but the catalogue has "
-                f"no magnitude errors for band(s) {lacking}: predict with a model trained "
+                f"no magnitude errors for band(s) {lacking} "
+                f"({', '.join(f'magerr_{b}' for b in lacking)} empty): predict with a model trained "
                 "without error inputs (photcat train picks one for a catalogue without "
                 "errors), or give the errors"
             )
