@@ -336,9 +336,10 @@ def _table_bands(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def bands_without_curve(table: pd.DataFrame) -> list[str]:
-    """Bands of a canonical table that the rest-frame fit cannot use: no filter curve."""
-    fit = set(fit_bands(table))
+def bands_without_curve(table: pd.DataFrame, fit: tuple[str, ...] | None = None) -> list[str]:
+    """Bands of a canonical table that the rest-frame fit cannot use: no filter curve
+    (``fit``: :func:`fit_bands` of the table when the caller has it already)."""
+    fit = set(fit_bands(table) if fit is None else fit)
     return [b for b in _table_bands(table) if b not in fit]
 
 

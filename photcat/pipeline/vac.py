@@ -283,15 +283,16 @@ def _uvj_columns(table, z: np.ndarray, preset: str, flag: np.ndarray) -> dict[st
     from photcat.features.labels import uvj_label
     from photcat.features.restframe import bands_without_curve, fit_bands, fit_restframe
 
-    lacking = bands_without_curve(table)
+    fit = fit_bands(table)
+    lacking = bands_without_curve(table, fit)
     if lacking and tuple(lacking) not in _WARNED_CURVES:
         _WARNED_CURVES.add(tuple(lacking))
         log.warning(
             "no filter curve for band(s) %s: the rest-frame U-V, V-J fit leaves them out%s",
             ", ".join(lacking),
-            "" if fit_bands(table) else " (no band is left: UVJ columns are not computed)",
+            "" if fit else " (no band is left: UVJ columns are not computed)",
         )
-    if not fit_bands(table):
+    if not fit:
         n = len(table)
         flag[:] |= UVJ_NOT_COMPUTED
         nan = np.full(n, np.nan)
