@@ -112,28 +112,89 @@ def log(msg: str) -> None:
 
 
 def photoz_features(table, spec=None):
-    """Colours u-g, g-r, r-i, i-z and r magnitude via photcat.features (flag policy: drop)."""
+    """Colours u-g, g-r, r-i, i-z and r magnitude as the pipeline builds them for a new model
+    (photcat.features; the defaults of ``photcat train``: asinh magnitudes, missing bands
+    masked, at least three good bands)."""
     from photcat.features import FeatureSpec, build
+    from photcat.features.spec import DEFAULT_FLAG_POLICY, DEFAULT_MAGNITUDES, DEFAULT_MIN_BANDS
 
-    spec = spec or FeatureSpec(bands=BANDS, reference_band="r", flag_policy="drop")
+    spec = spec or FeatureSpec(
+        bands=BANDS,
+        reference_band="r",
+        flag_policy=DEFAULT_FLAG_POLICY,
+        min_bands=DEFAULT_MIN_BANDS,
+        magnitudes=DEFAULT_MAGNITUDES,
+    )
     return build(table, spec), spec
 
 
-def _usable(cat, feats):
+def raw_features(mags: np.ndarray) -> np.ndarray:
+    """The baselines' features: colours u-g, g-r, r-i, i-z and r from the catalogue's
+    magnitudes exactly as the file gives them (non-detections and placeholders included, as
+    ANNz takes them); ``mags`` (n, 5)."""
+    return np.column_stack([mags[:, :-1] - mags[:, 1:], mags[:, 2]]).astype(np.float32)
+
+
+def _usable(cat, feats, raw):
     z = cat.table["z_spec"].to_numpy(dtype=float)
     z_ok = np.isfinite(z) & (z > 0)
     if "flag_zspec" in cat.table.columns:
         z_ok &= cat.table["flag_zspec"].to_numpy() == 0
-    ok = feats.usable & z_ok
+    raw_ok = np.isfinite(raw).all(axis=1)
+    ok = z_ok & raw_ok
+    complete = (np.column_stack([cat.table[f"flag_{b}"].to_numpy() for b in BANDS]) == 0).all(
+        axis=1
+    )
     excl = {
         "rows_in": int(len(z)),
         "rows_used": int(ok.sum()),
-        "excluded_bad_photometry": int((~feats.usable).sum()),
-        "excluded_bad_zspec_only": int((feats.usable & ~z_ok).sum()),
+        "rows_used_without_photcat_photoz": int((ok & ~feats.usable).sum()),
+        "rows_used_with_a_band_flagged_at_ingest": int((ok & ~complete).sum()),
+        "excluded_bad_zspec": int((~z_ok).sum()),
+        "excluded_nonfinite_catalogue_value": int((z_ok & ~raw_ok).sum()),
         "ingest_rows_flagged_by_reason": dict(cat.report.rows_flagged_by_reason),
         "ingest_band_flags": {b: dict(v) for b, v in cat.report.band_flags.items()},
     }
-    return ok, z, excl
+    return ok, z, complete, excl
+
+
+EXCLUSION_RULE = (
+    "every row with a usable z_spec (finite, > 0, not flagged) and finite catalogue magnitudes "
+    "is used, whatever its band flags: photcat predicts the rows with at least three good bands "
+    "(non-detections with errors above 5 mag are measurements in its asinh features, missing "
+    "bands are masked); the baselines take the catalogue's magnitudes as given"
+)
+
+
+def _photoz_data(cat, raw, fit, val, test, seed: int) -> dict:
+    from photcat.features.dropout import band_dropout
+    from photcat.pipeline.training import DEFAULT_BAND_DROPOUT
+
+    feats, spec = photoz_features(cat.table)
+    ok, z, complete, excl = _usable(cat, feats, raw)
+    fit, val, test = (np.flatnonzero(ok & m) for m in (fit, val, test))
+    X, E, B = feats.X, feats.errors, raw_features(raw)
+    # photcat's training adds band-dropout copies of its fitting and validation rows
+    # (photcat.pipeline.training.fit_model): the same here, for photcat's models only
+    drop = {}
+    for part, rows in (("", fit), ("_val", val)):
+        copies = band_dropout(cat.table.iloc[rows], spec, DEFAULT_BAND_DROPOUT, seed)
+        fc = spec.build(copies)
+        u = fc.usable
+        drop |= {f"X_drop{part}": fc.X[u], f"E_drop{part}": fc.errors[u],
+                 f"y_drop{part}": copies["z_spec"].to_numpy(float)[u]}  # fmt: skip
+    return drop | {
+        "X": X[fit], "y": z[fit], "E": E[fit], "B": B[fit], "P": feats.usable[fit],
+        "X_val": X[val], "y_val": z[val], "E_val": E[val], "B_val": B[val],
+        "P_val": feats.usable[val],
+        "X_test": X[test], "y_test": z[test], "E_test": E[test], "B_test": B[test],
+        "P_test": feats.usable[test], "complete_test": complete[test],
+        "r_test": raw[test, 2],
+        "feature_names": list(feats.names),
+        "exclusions": excl,
+        "exclusion_rule": EXCLUSION_RULE,
+        "n": (int(fit.size), int(val.size), int(test.size)),
+    }  # fmt: skip
 
 
 def load_annz(rng_seed: int) -> dict:
@@ -142,74 +203,72 @@ def load_annz(rng_seed: int) -> dict:
     folder = SHARED / "annz_sdss"
     tr = read(folder / "sdss.ugriz.train", "annz")
     va = read(folder / "sdss.ugriz.valid", "annz")
-    ftr, spec = photoz_features(tr.table)
-    fva, _ = photoz_features(va.table, spec)
-    ok_tr, z_tr, ex_tr = _usable(tr, ftr)
-    ok_va, z_va, ex_va = _usable(va, fva)
-    Xtr, ytr, Etr = ftr.X[ok_tr], z_tr[ok_tr], ftr.errors[ok_tr]
-    perm = np.random.default_rng(rng_seed).permutation(len(ytr))
-    n_val = int(round(0.2 * len(ytr)))
-    v, f = perm[:n_val], perm[n_val:]
-    return {
-        "X": Xtr[f], "y": ytr[f], "E": Etr[f],
-        "X_val": Xtr[v], "y_val": ytr[v], "E_val": Etr[v],
-        "X_test": fva.X[ok_va], "y_test": z_va[ok_va], "E_test": fva.errors[ok_va],
-        "r_test": va.table["mag_r"].to_numpy()[ok_va],
-        "feature_names": list(ftr.names),
-        "split": {"train_file": "sdss.ugriz.train (80 % fit / 20 % validation, seeded)",
-                  "test_file": "sdss.ugriz.valid", "n_fit": int(f.size), "n_val": int(v.size),
-                  "n_test": int(ok_va.sum())},
-        "exclusions": {"train_file": ex_tr, "test_file": ex_va},
-    }  # fmt: skip
+    raw_tr = np.loadtxt(folder / "sdss.ugriz.train", usecols=range(5))
+    raw_va = np.loadtxt(folder / "sdss.ugriz.valid", usecols=range(5))
+    n_tr = len(tr.table)
+    if raw_tr.shape[0] != n_tr or raw_va.shape[0] != len(va.table):
+        raise ValueError("the raw ANNz files and photcat's reading of them differ in row count")
+    cat = _Joined(tr, va)
+    perm = np.random.default_rng(rng_seed).permutation(n_tr)
+    n_val = int(round(0.2 * n_tr))
+    is_val = np.zeros(len(cat.table), bool)
+    is_val[perm[:n_val]] = True
+    is_test = np.arange(len(cat.table)) >= n_tr
+    data = _photoz_data(
+        cat, np.vstack([raw_tr, raw_va]), ~is_val & ~is_test, is_val, is_test, rng_seed
+    )
+    n_fit, n_val, n_test = data.pop("n")
+    data["split"] = {"train_file": "sdss.ugriz.train (80 % fit / 20 % validation, seeded)",
+                     "test_file": "sdss.ugriz.valid", "n_fit": n_fit, "n_val": n_val,
+                     "n_test": n_test}  # fmt: skip
+    return data
+
+
+class _Joined:
+    """Two read catalogues as one (table and report of the first)."""
+
+    def __init__(self, a, b):
+        import pandas as pd
+
+        self.table = pd.concat([a.table, b.table], ignore_index=True)
+        self.report = a.report
 
 
 def load_boss(rng_seed: int) -> dict:
+    import pandas as pd
+
     from photcat.catalogs import read
 
-    cat = read(SHARED / "boss_dr10_annz2" / "boss_dr10_ugriz_specz.csv.gz", "annz2")
+    path = SHARED / "boss_dr10_annz2" / "boss_dr10_ugriz_specz.csv.gz"
+    cat = read(path, "annz2")
+    raw = pd.read_csv(path, usecols=[f"MAG_{b.upper()}" for b in BANDS])
+    raw = raw[[f"MAG_{b.upper()}" for b in BANDS]].to_numpy(float)
     n = len(cat.table)
+    if raw.shape[0] != n:
+        raise ValueError("the raw BOSS file and photcat's reading of it differ in row count")
     perm = np.random.default_rng(rng_seed).permutation(n)
     n_test = int(round(0.2 * n))
     is_test = np.zeros(n, bool)
     is_test[perm[:n_test]] = True
-    # survey limits etc. come from the training rows only (drop policy needs none, but the
-    # spec is built once and reused, as a pipeline would)
-    feats, spec = photoz_features(cat.table)
-    ok, z, excl = _usable(cat, feats)
-    train_rows = np.flatnonzero(ok & ~is_test)
-    test_rows = np.flatnonzero(ok & is_test)
+    train_rows = np.flatnonzero(~is_test)
     perm2 = np.random.default_rng(rng_seed + 1).permutation(train_rows.size)
-    n_val = int(round(0.2 * train_rows.size))
-    v, f = train_rows[perm2[:n_val]], train_rows[perm2[n_val:]]
-    X, E = feats.X, feats.errors
-    return {
-        "X": X[f], "y": z[f], "E": E[f],
-        "X_val": X[v], "y_val": z[v], "E_val": E[v],
-        "X_test": X[test_rows], "y_test": z[test_rows], "E_test": E[test_rows],
-        "r_test": cat.table["mag_r"].to_numpy()[test_rows],
-        "feature_names": list(feats.names),
-        "split": {"method": f"numpy default_rng({rng_seed}).permutation: 20 % test; training part "
-                  f"split again (default_rng({rng_seed + 1})) 80 % fit / 20 % validation",
-                  "n_fit": int(f.size), "n_val": int(v.size), "n_test": int(test_rows.size),
-                  "n_test_rows_excluded": int((is_test & ~ok).sum()),
-                  "n_train_rows_excluded": int((~is_test & ~ok).sum())},
-        "exclusions": excl,
-        "exclusion_rule": "a row is excluded when any band is flagged at ingest (MAG 99/-9999 "
-                          "sentinels, non-finite, error > 5 mag or negative, absurd magnitude) "
-                          "or z_spec is missing/<= 0 (flag policy 'drop')",
-    }  # fmt: skip
+    is_val = np.zeros(n, bool)
+    is_val[train_rows[perm2[: int(round(0.2 * train_rows.size))]]] = True
+    data = _photoz_data(cat, raw, ~is_test & ~is_val, is_val, is_test, rng_seed)
+    n_fit, n_val, n_test = data.pop("n")
+    data["split"] = {"method": f"numpy default_rng({rng_seed}).permutation: 20 % test; training "
+                     f"part split again (default_rng({rng_seed + 1})) 80 % fit / 20 % validation",
+                     "n_fit": n_fit, "n_val": n_val, "n_test": n_test}  # fmt: skip
+    return data
 
 
 # --------------------------------------------------------------------------- photo-z models
 
 
-def nn_settings(quick: bool, n_fit: int) -> dict:
-    """Network training overrides: the networks' own defaults (tuned on annz_sdss), except a
-    larger batch for large training sets (256 from 8000 rows) and, with --quick, fewer epochs."""
-    kw = {} if n_fit < 8000 else {"batch_size": 256}
-    if quick:
-        kw |= {"epochs": 60, "patience": 10}
-    return kw
+def nn_settings(quick: bool) -> dict:
+    """Network training overrides: none (the networks are sized to their training set by
+    photcat.models.sizing, as ``photcat train`` sizes them), or with --quick fewer epochs."""
+    return {"epochs": 60, "patience": 10} if quick else {}
 
 
 def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
@@ -229,22 +288,29 @@ def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
     try:
         from photcat.models import registry
         from photcat.models.networks import MixtureMLP
+        from photcat.models.sizing import sized_params
 
-        nn_kw = nn_settings(quick, n_fit)
-        # the pipeline's default photo-z model, exactly as the registry builds it
+        nn_kw = nn_settings(quick)
+        # the pipeline's default photo-z model, exactly as the registry builds it for
+        # `photcat train` (sized to the number of fitting rows)
         models["photcat_normal_committee5"] = (
             "photcat",
-            lambda: registry.build(registry.DEFAULTS["photoz"], nn_kw, seed=seed),
+            lambda: registry.build(registry.DEFAULTS["photoz"], nn_kw, seed=seed, n_rows=n_fit),
         )
         models["photcat_normal_committee5_colours"] = (
             "photcat",
             lambda: registry.build(
-                registry.DEFAULTS["photoz"], {**nn_kw, "error_mode": "none"}, seed=seed
+                registry.DEFAULTS["photoz"],
+                {**nn_kw, "error_mode": "none"},
+                seed=seed,
+                n_rows=n_fit,
             ),
         )
         models["photcat_mixture_mlp"] = (
             "photcat",
-            lambda: MixtureMLP(n_components=3, random_state=seed, **nn_kw),
+            lambda: MixtureMLP(
+                n_components=3, random_state=seed, **{**sized_params(n_fit), **nn_kw}
+            ),
         )
     except ImportError as exc:  # networks not available: say so in the results
         models["photcat_networks_unavailable"] = ("error", str(exc))
@@ -279,15 +345,30 @@ def photoz_models(quick: bool, seed: int, n_fit: int) -> dict:
 def run_photoz(
     data: dict, quick: bool, seed: int, only: set[str] | None
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Every photo-z model's record, and its point estimates on the test rows."""
+    """Every photo-z model's record, and its point estimates on the test rows.
+
+    photcat's models see photcat's features of the rows it predicts (``P``); the baselines
+    see the catalogue's magnitudes as given (``B``). Metrics are reported on every test row
+    photcat predicts ("all rows": all of BOSS's) and on those with every band usable at
+    ingest ("complete rows", ``metrics_complete_rows``)."""
     from photcat.models import metrics
     from photcat.models.base import predict_dist
 
     out, points = {}, {}
+    P, Pv, Pt = data["P"], data["P_val"], data["P_test"]
+    rows = {"all": Pt, "complete": Pt & data["complete_test"]}
     yt = data["y_test"]
     trivial = np.full(yt.size, np.median(data["y"]))
-    out["trivial_median"] = {"kind": "trivial", "metrics": metrics.point_metrics(trivial, yt)}
-    for name, (kind, factory) in photoz_models(quick, seed, len(data["y"])).items():
+    out["trivial_median"] = {
+        "kind": "trivial",
+        "metrics": metrics.point_metrics(trivial[rows["all"]], yt[rows["all"]]),
+        "metrics_complete_rows": metrics.point_metrics(
+            trivial[rows["complete"]], yt[rows["complete"]]
+        ),
+    }
+    for name, (kind, factory) in photoz_models(
+        quick, seed, int(P.sum()) + len(data["y_drop"])
+    ).items():
         if only and name not in only:
             continue
         if kind == "error":
@@ -298,13 +379,19 @@ def run_photoz(
         t0 = time.perf_counter()
         try:
             if kind == "baseline":
-                model.fit(data["X"], data["y"])
+                model.fit(data["B"], data["y"])
+            elif kind == "baseline_pdf":  # the ANNz stand-in: catalogue magnitudes as given
+                model.fit(data["B"], data["y"], validation=(data["B_val"], data["y_val"]))
             else:  # feature errors go to the models that use them (error_mode="inputs")
                 model.fit(
-                    data["X"],
-                    data["y"],
-                    validation=(data["X_val"], data["y_val"], data["E_val"]),
-                    errors=data["E"],
+                    np.vstack([data["X"][P], data["X_drop"]]),
+                    np.concatenate([data["y"][P], data["y_drop"]]),
+                    validation=(
+                        np.vstack([data["X_val"][Pv], data["X_drop_val"]]),
+                        np.concatenate([data["y_val"][Pv], data["y_drop_val"]]),
+                        np.vstack([data["E_val"][Pv], data["E_drop_val"]]),
+                    ),
+                    errors=np.vstack([data["E"][P], data["E_drop"]]),
                 )
         except Exception as exc:  # keep the other models' results
             out[name] = {"kind": kind, "error": f"{type(exc).__name__}: {exc}"}
@@ -312,14 +399,28 @@ def run_photoz(
             continue
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        pred = predict_dist(model, data["X_test"], data["E_test"])
+        if kind.startswith("baseline"):
+            pred = predict_dist(model, data["B_test"][Pt], None)
+        else:
+            pred = predict_dist(model, data["X_test"][Pt], data["E_test"][Pt])
         pred_s = time.perf_counter() - t0
+        sub = {k: m[Pt] for k, m in rows.items()}  # row masks within the predicted rows
+        y = yt[Pt]
         if kind == "baseline":
-            m = metrics.point_metrics(pred, yt)
+            score = {k: metrics.point_metrics(pred[m], y[m]) for k, m in sub.items()}
             zp = pred
         else:
-            m = metrics.photoz_metrics(pred, yt)
+            score = {k: metrics.photoz_metrics(_take(pred, m), y[m]) for k, m in sub.items()}
             zp = pred.mean()
+            if not kind.startswith("baseline"):
+                width = pred.quantile(np.array([0.15865, 0.84135]))
+                width = width[:, 1] - width[:, 0]
+                miss = ~data["complete_test"][Pt]
+                score["all"]["median_width_68_band_flagged"] = float(np.median(width[miss])) if miss.any() else None  # fmt: skip
+                score["all"]["median_width_68_complete"] = float(np.median(width[~miss]))
+        full = np.full(yt.size, np.nan)
+        full[Pt] = zp
+        m = score["all"]
         rec = {
             "kind": kind,
             "class": type(model).__name__,
@@ -327,35 +428,54 @@ def run_photoz(
             "train_seconds": fit_s,
             "predict_seconds": pred_s,
             "metrics": m,
-            "binned_by_r_mag": metrics.binned_point_metrics(zp, yt, data["r_test"], [14, 16, 17, 18, 19, 20, 21, 22, 23]),
-            "binned_by_z_spec": metrics.binned_point_metrics(zp, yt, yt, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0]),
+            "metrics_complete_rows": score["complete"],
+            "binned_by_r_mag": metrics.binned_point_metrics(zp, y, data["r_test"][Pt], [14, 16, 17, 18, 19, 20, 21, 22, 23]),
+            "binned_by_z_spec": metrics.binned_point_metrics(zp, y, y, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0]),
         }  # fmt: skip
         if hasattr(model, "width_scale_"):
             rec["width_scale"] = model.width_scale_
         out[name] = rec
-        points[name] = zp
-        log(f"  {name:34s} fit {fit_s:6.1f}s  sigma_rms {m['sigma_rms']:.4f}  "
-            f"nmad {m['sigma_nmad']:.4f}  out {m['outlier_fraction']:.4f}  "
-            f"cov68 {m.get('coverage_68', float('nan')):.3f}")  # fmt: skip
+        points[name] = full
+        mc = score["complete"]
+        log(f"  {name:34s} fit {fit_s:6.1f}s  all: rms {m['sigma_rms']:.4f} "
+            f"nmad {m['sigma_nmad']:.4f} out {m['outlier_fraction']:.4f} "
+            f"cov68 {m.get('coverage_68', float('nan')):.3f} | complete: rms "
+            f"{mc['sigma_rms']:.4f} nmad {mc['sigma_nmad']:.4f} "
+            f"cov68 {mc.get('coverage_68', float('nan')):.3f}")  # fmt: skip
     return out, points
+
+
+def _take(pred, mask: np.ndarray):
+    """The rows ``mask`` of a photo-z prediction."""
+    from photcat.models.predictions import MixturePrediction
+
+    if isinstance(pred, MixturePrediction):
+        return MixturePrediction(pred.weights[mask], pred.means[mask], pred.stds[mask], pred.lower)
+    return pred[mask]
 
 
 DEFAULT_PHOTOZ = "photcat_normal_committee5"
 
 
-def photoz_comparisons(models: dict, points: dict, y_test, seed: int) -> dict:
+def photoz_comparisons(models: dict, points: dict, data: dict, seed: int) -> dict:
     """Paired bootstrap (2,000 resamples of the test rows) of the default committee against each
-    baseline: difference committee - baseline in sigma_rms, sigma_NMAD and outlier fraction."""
+    baseline: difference committee - baseline in sigma_rms, sigma_NMAD and outlier fraction, on
+    all predicted test rows and on the complete ones."""
     from photcat.models.metrics import paired_bootstrap
 
     if DEFAULT_PHOTOZ not in points:
         return {}
+    rows = {"all": data["P_test"], "complete": data["P_test"] & data["complete_test"]}
     out = {}
     for name, zp in points.items():
-        if models[name]["kind"] in ("baseline", "baseline_pdf"):
-            out[name] = paired_bootstrap(points[DEFAULT_PHOTOZ], zp, y_test, seed=seed)
-            r = out[name]
-            log(f"  {DEFAULT_PHOTOZ} - {name}: " + "  ".join(
+        if models[name]["kind"] not in ("baseline", "baseline_pdf"):
+            continue
+        out[name] = {}
+        for label, m in rows.items():
+            out[name][label] = r = paired_bootstrap(
+                points[DEFAULT_PHOTOZ][m], zp[m], data["y_test"][m], seed=seed
+            )
+            log(f"  {DEFAULT_PHOTOZ} - {name} ({label}): " + "  ".join(
                 f"{k} {r[k]['diff']:+.4f} [{r[k]['ci95'][0]:+.4f}, {r[k]['ci95'][1]:+.4f}]"
                 for k in ("sigma_rms", "sigma_nmad", "outlier_fraction")))  # fmt: skip
     return out
@@ -588,13 +708,16 @@ def markdown_tables(result: dict) -> str:
                          "rows: difference [95 % interval] (P(committee better))\n")  # fmt: skip
             lines.append("| baseline | Δ sigma_rms | Δ sigma_nmad | Δ outlier_fraction |")
             lines.append("|---|---|---|---|")
-            for name, r in boot["against"].items():
-                cells = [
-                    f"{r[k]['diff']:+.4f} [{r[k]['ci95'][0]:+.4f}, {r[k]['ci95'][1]:+.4f}] "
-                    f"({r[k]['p_a_better']:.2f})"
-                    for k in ("sigma_rms", "sigma_nmad", "outlier_fraction")
-                ]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            for name, by_rows in boot["against"].items():
+                if "sigma_rms" in by_rows:  # results written before the row sets
+                    by_rows = {"all": by_rows}
+                for label, r in by_rows.items():
+                    cells = [
+                        f"{r[k]['diff']:+.4f} [{r[k]['ci95'][0]:+.4f}, {r[k]['ci95'][1]:+.4f}] "
+                        f"({r[k]['p_a_better']:.2f})"
+                        for k in ("sigma_rms", "sigma_nmad", "outlier_fraction")
+                    ]
+                    lines.append(f"| {name} ({label} rows) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -612,6 +735,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="zfourge label: 'age' (1/(3 t_U(z))) or a log sSFR number such as -10")  # fmt: skip
     ap.add_argument("--gst-preset", default="williams09", help="UVJ preset for the gst label")
     ap.add_argument("--output", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the data sets run in an existing --output file and "
+        "record the rerun under 'reruns'",
+    )
+    ap.add_argument("--why", default="", help="with --merge: why the data sets were rerun")
     ap.add_argument("--table", type=Path, metavar="JSON",
                     help="only print Markdown tables of an existing results file and exit")  # fmt: skip
     ap.add_argument("--threads", type=int, default=1,
@@ -647,8 +777,10 @@ def _run(args, argv) -> int:
         "config": {"quick": args.quick, "seed": args.seed, "datasets": datasets,
                    "models": sorted(only) if only else "all", "ssfr_threshold": thr,
                    "gst_preset": args.gst_preset, "threads": args.threads,
-                   "photoz_features": "u-g, g-r, r-i, i-z, r (photcat.features.FeatureSpec, "
-                                      "flag policy 'drop')",
+                   "photoz_features": "photcat's models: u-g, g-r, r-i, i-z, r as photcat "
+                                      "train builds them (asinh, mask, 3 bands, band dropout "
+                                      "0.1); baselines: the same from the catalogue's "
+                                      "magnitudes as given",
                    "metrics": "photcat.models.metrics (docs/definitions.md)"},
         "seeds": {"split": args.seed, "models": args.seed},
         "datasets": {},
@@ -685,7 +817,9 @@ def _run(args, argv) -> int:
             entry["models"], points = run_photoz(data, args.quick, args.seed, only)
             entry["paired_bootstrap"] = {
                 "model": DEFAULT_PHOTOZ,
-                "against": photoz_comparisons(entry["models"], points, data["y_test"], args.seed),
+                "rows": "all: every test row photcat predicts; complete: those with every "
+                "band usable at ingest",
+                "against": photoz_comparisons(entry["models"], points, data, args.seed),
             }
         else:
             entry["base_rate_test"] = float(np.mean(data["y_test"]))
@@ -711,10 +845,20 @@ def _run(args, argv) -> int:
                 )
         entry["seconds"] = time.perf_counter() - t0
         result["datasets"][ds] = entry
-        write_json_atomic(_clean_nan(result), args.output)  # partial results survive a crash
+        if not args.merge:  # partial results survive a crash
+            write_json_atomic(_clean_nan(result), args.output)
     result["total_seconds"] = time.perf_counter() - t_all
     result["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     result["machine"]["load_average_at_end"] = list(os.getloadavg())
+    if args.merge and args.output.exists():
+        old = json.loads(args.output.read_text())
+        old["datasets"].update(result["datasets"])
+        old.setdefault("reruns", []).append(
+            {"datasets": datasets, "command": result["command"], "config": result["config"],
+             "started_utc": result["started_utc"], "versions": result["versions"],
+             "why": args.why}
+        )  # fmt: skip
+        result = old
     write_json_atomic(_clean_nan(result), args.output)
     log(f"wrote {args.output} ({result['total_seconds']:.0f} s)")
     print(markdown_tables(result))

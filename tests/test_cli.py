@@ -11,6 +11,7 @@ import pandas as pd
 from astropy.table import Table
 
 from photcat.pipeline.cli import main
+from photcat.pipeline.vac import FLAG_BITS
 from tests.conftest import shared_path
 
 PHOTCAT = [sys.executable, "-m", "photcat.pipeline.cli"]
@@ -134,16 +135,20 @@ def test_train_predict_evaluate_on_annz_files(tmp_path, capsys):
     )
     t = pd.read_parquet(vac)
     assert len(t) == 1000 and "z_spec" in t
-    # the two rows with placeholder magnitudes (> 31 mag) are kept, unpredicted and flagged
-    missing = t["photoz_mean"].isna().to_numpy()
-    assert missing.sum() == 2 and np.all(t["flag_photcat"].to_numpy()[missing] & 1)
+    # the two rows with placeholder magnitudes (> 31 mag with small errors) in two bands keep
+    # three good bands: predicted with those bands masked (the default policy), and flagged
+    flag = t["flag_photcat"].to_numpy()
+    with_missing = (flag & FLAG_BITS["predicted_with_missing_bands"]) > 0
+    assert t["photoz_mean"].notna().all()
+    assert with_missing.sum() == 2 and not np.any(flag & FLAG_BITS["photoz_not_predicted"])
+    assert (t["mag_g"].isna() | t["mag_i"].isna()).to_numpy()[with_missing].all()
     capsys.readouterr()
     assert main(["evaluate", "--catalog", str(vac), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    z = t["z_spec"].to_numpy()[~missing]
+    z = t["z_spec"].to_numpy()
     trivial = np.sqrt(np.mean((np.median(z) - z) ** 2))
     assert metrics["photoz"]["sigma_rms"] < 0.5 * trivial
-    assert metrics["photoz"]["rows"] == 998
+    assert metrics["photoz"]["rows"] == 1000
 
 
 def test_train_on_existing_columns_and_label(tmp_path):

@@ -179,12 +179,14 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
         else:
             bc = s.optional_bands.get(b)
             system = bc.system if bc else s.system
-            mag, err, flag = V.band_from_mags(
-                raw[c[f"mag_{b}"]],
-                raw[c[f"magerr_{b}"]] if f"magerr_{b}" in c else None,
-                vega_to_ab=band(b).vega_to_ab if system == "Vega" else 0.0,
-                missing_values=bc.missing_values if bc else (),
-            )
+            kw = {
+                "vega_to_ab": band(b).vega_to_ab if system == "Vega" else 0.0,
+                "missing_values": bc.missing_values if bc else (),
+            }
+            err_raw = raw[c[f"magerr_{b}"]] if f"magerr_{b}" in c else None
+            mag, err, flag = V.band_from_mags(raw[c[f"mag_{b}"]], err_raw, **kw)
+            if bc is None:  # a survey band: its non-detections are kept as fluxes
+                flux, fluxerr = V.flux_from_pogson(raw[c[f"mag_{b}"]], err_raw, **kw)
         if b in s.ab_offsets:
             mag = mag + s.ab_offsets[b]
             if flux is not None:

@@ -129,6 +129,36 @@ def band_from_asinh(
 FLUX_KEEPS = F.NONPOSITIVE_FLUX | F.ERR_HUGE | F.FAINT
 
 
+def flux_from_pogson(
+    mag_raw, err_raw, *, vega_to_ab: float = 0.0, missing_values: tuple[float, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flux and 1σ error in maggies from Pogson magnitudes: f = 10^(−0.4 (m + Δ_AB)),
+    σ_f = f σ_m / (2.5/ln 10), the inverse of the linearised error a catalogue quotes with its
+    magnitude. NaN where the magnitude is not a measurement. A non-detection (error above
+    5 mag, fainter than 31 mag or not) is a measurement here, so it enters asinh features near
+    the band's softening limit with its large error. ``err_raw`` None: every error NaN, the
+    fluxes of the good magnitudes kept."""
+    mag, mag_text = to_float(mag_raw)
+    if err_raw is None:
+        err, err_text = np.full(mag.shape, np.nan), np.zeros(mag.shape, dtype=bool)
+        bad = value_flags(mag, missing_values)
+    else:
+        err, err_text = to_float(err_raw)
+        bad = value_flags(mag, missing_values) | error_flags(err)
+    # a magnitude fainter than 31 counts only with an error that says "non-detection" too:
+    # with a small error it is a placeholder (ANNz's SDSS files: g = 33.1 ± 0.016)
+    keep = np.uint16(F.ERR_HUGE | F.FAINT)
+    ok = ((bad & ~keep) == 0) & (((bad & F.FAINT) == 0) | ((bad & F.ERR_HUGE) > 0))
+    with np.errstate(invalid="ignore"):  # nor is an absurdly bright one a measurement
+        ok &= ~mag_text & ~err_text & ~(mag < F.MAG_MIN)
+    with np.errstate(over="ignore", invalid="ignore"):
+        flux = 10.0 ** (-0.4 * (np.where(ok, mag, 0.0) + vega_to_ab))
+        sigma = flux * np.where(ok, err, np.nan) / _MAG_PER_LN
+    if err_raw is not None:
+        ok &= np.isfinite(sigma) & (sigma > 0)
+    return np.where(ok, flux, np.nan), np.where(ok, sigma, np.nan)
+
+
 def flux_from_asinh(mag_raw, err_raw, b: float) -> tuple[np.ndarray, np.ndarray]:
     """Flux and 1σ error in maggies (f/f0, AB) from asinh magnitudes with softening ``b``;
     NaN where the luptitude or its error is not a measurement (``err_raw`` None: every error

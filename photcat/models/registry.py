@@ -89,17 +89,24 @@ def without_error_inputs(name: str, params: dict[str, Any] | None) -> tuple[dict
     return params, True
 
 
-def build(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> Any:
+def build(
+    name: str, params: dict[str, Any] | None = None, *, seed: int = 0, n_rows: int | None = None
+) -> Any:
     """An unfitted estimator for ``name`` with ``params`` overriding its defaults.
 
     For committees, ``params`` may hold ``n_members``, ``calibrate_width`` and the members'
-    parameters.
+    parameters. ``n_rows``: the number of training rows, which sizes a photo-z network
+    (:func:`photcat.models.sizing.sized_params`) where ``params`` does not.
     """
     task = model_task(name)
     _, target, defaults, committee = MODELS[name]
     params = dict(params or {})
     module, cls_name = target.split(":")
     cls = getattr(import_module(module), cls_name)
+    if n_rows is not None and task == "photoz" and module == "photcat.models.networks":
+        from photcat.models.sizing import sized_params
+
+        defaults = {**defaults, **sized_params(n_rows)}
     n_members = int(params.pop("n_members", committee or 0))
     committee_kw = {k: params.pop(k) for k in _COMMITTEE_PARAMS if k in params and committee}
     kwargs = migrate_params(cls, {**defaults, **params})

@@ -320,6 +320,7 @@ def cmd_train(args) -> int:
         bands=tuple(b.strip().lower() for b in (args.bands or "").split(",") if b.strip()),
         reference_band=args.reference_band or None,
         flag_policy=args.flag_policy,
+        min_bands=args.min_bands,
         magnitudes=args.magnitudes,
         uvj_preset=args.uvj_preset,
         split_seed=args.split_seed,
@@ -487,7 +488,13 @@ def cmd_models(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from photcat.features.spec import DEFAULT_MAGNITUDES, MAGNITUDES
+    from photcat.features.spec import (
+        DEFAULT_FLAG_POLICY,
+        DEFAULT_MAGNITUDES,
+        DEFAULT_MIN_BANDS,
+        MAGNITUDES,
+        POLICIES,
+    )
     from photcat.features.uvj import DEFAULT_PRESET
     from photcat.pipeline.vac import DEFAULT_PDF_GRID
 
@@ -559,7 +566,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference-band", default="r", help="band whose magnitude is a feature (default r)"
     )
     t.add_argument(
-        "--flag-policy", default="drop", choices=["drop", "impute", "mask"], help="flagged bands"
+        "--flag-policy",
+        default=DEFAULT_FLAG_POLICY,
+        choices=list(POLICIES),
+        help="what a missing band does: mask (zeroed and marked; default), impute (survey "
+        "limit) or drop (no photo-z)",
+    )
+    t.add_argument(
+        "--min-bands",
+        type=int,
+        default=DEFAULT_MIN_BANDS,
+        help=f"fewest good bands a row needs for a prediction (default {DEFAULT_MIN_BANDS}, "
+        "capped at the number of bands)",
     )
     t.add_argument(
         "--magnitudes",

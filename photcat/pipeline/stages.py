@@ -86,7 +86,10 @@ def train_and_save(
         ts, target=target, model=model, params=params, spec=spec, seed=seed, label=label
     )
     feats = fitted.spec.build(ts[ts["split"] == "train"])
-    X = feats.X[feats.usable]
+    if fitted.feature_range is not None:
+        lo, hi = fitted.feature_range
+    else:
+        lo, hi = feats.X[feats.usable].min(axis=0), feats.X[feats.usable].max(axis=0)
     config = {
         **provenance,
         "target": target,
@@ -96,8 +99,8 @@ def train_and_save(
         "n_train": fitted.n_train,
         "n_valid": fitted.n_valid,
         "feature_names": list(feats.names),
-        "feature_min": X.min(axis=0).tolist(),
-        "feature_max": X.max(axis=0).tolist(),
+        "feature_min": lo.tolist(),
+        "feature_max": hi.tolist(),
         **fitted.notes,
     }
     save_model(

@@ -30,7 +30,13 @@ from photcat import __version__
 from photcat.catalogs.formats import format_from_name
 from photcat.catalogs.partitions import part_name
 from photcat.catalogs.schema import parse_schema_arg
-from photcat.features.spec import DEFAULT_MAGNITUDES, MAGNITUDES
+from photcat.features.spec import (
+    DEFAULT_FLAG_POLICY,
+    DEFAULT_MAGNITUDES,
+    DEFAULT_MIN_BANDS,
+    MAGNITUDES,
+    POLICIES,
+)
 from photcat.features.uvj import DEFAULT_PRESET
 from photcat.fileio import sha256_file, write_json
 from photcat.models.registry import DEFAULTS
@@ -282,7 +288,14 @@ class TrainModel(TrainingSet):
     model_params = luigi.DictParameter(default={}, description="parameters overriding the model's")
     bands = luigi.ListParameter(default=[], description="bands for colours; empty = schema's bands")
     reference_band = luigi.Parameter(default="r", description="band whose magnitude is a feature")
-    flag_policy = luigi.ChoiceParameter(choices=["drop", "impute", "mask"], default="drop")
+    flag_policy = luigi.ChoiceParameter(
+        choices=list(POLICIES),
+        default=DEFAULT_FLAG_POLICY,
+        description="what a missing band does: mask, impute or drop (photcat.features.spec)",
+    )
+    min_bands = luigi.IntParameter(
+        default=DEFAULT_MIN_BANDS, description="fewest good bands a row needs for a prediction"
+    )
     magnitudes = luigi.ChoiceParameter(
         choices=list(MAGNITUDES),
         default=DEFAULT_MAGNITUDES,
@@ -315,6 +328,7 @@ class TrainModel(TrainingSet):
             self.flag_policy,
             tuple(json.loads(parquet_meta(path)).get("required_bands") or ()),
             self.magnitudes,
+            self.min_bands,
         )
         train_and_save(
             ts,
@@ -364,6 +378,7 @@ class _PredictParams(TrainingSet):
     bands = TrainModel.bands
     reference_band = TrainModel.reference_band
     flag_policy = TrainModel.flag_policy
+    min_bands = TrainModel.min_bands
     magnitudes = TrainModel.magnitudes
     seed = TrainModel.seed
     pdf_zmin = luigi.FloatParameter(default=DEFAULT_PDF_GRID[0], description="PDF grid start (z)")

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from photcat.features.spec import DEFAULT_MAGNITUDES, FeatureSpec
+from photcat.features.dropout import band_dropout as band_dropout_rows
+from photcat.features.spec import (
+    DEFAULT_FLAG_POLICY,
+    DEFAULT_MAGNITUDES,
+    DEFAULT_MIN_BANDS,
+    FeatureSpec,
+)
 from photcat.features.uvj import DEFAULT_PRESET
 from photcat.models import metrics as M
 from photcat.models import registry
@@ -30,6 +36,9 @@ SPLIT_FRACTIONS = (0.6, 0.2)  # the pipeline's train, valid fractions; test gets
 # ``photcat train`` without --validation: train and valid only (a model trained on its own is
 # tested on the user's own catalogue)
 TRAIN_VALID_FRACTIONS = (0.8, 0.2)
+# rows copied with one band made missing when features mask or impute missing bands
+# (photcat.features.dropout; measured in benchmarks/missing_bands.py)
+DEFAULT_BAND_DROPOUT = 0.1
 
 
 def assign_splits(n: int, fractions: tuple[float, float], seed: int) -> np.ndarray:
@@ -114,12 +123,14 @@ def default_spec(
     ts: pd.DataFrame,
     bands: tuple[str, ...],
     reference_band: str | None,
-    flag_policy: str,
+    flag_policy: str = DEFAULT_FLAG_POLICY,
     default_bands: tuple[str, ...] = (),
     magnitudes: str = DEFAULT_MAGNITUDES,
+    min_bands: int = DEFAULT_MIN_BANDS,
 ) -> FeatureSpec:
     """Colours of ``bands`` (default: the catalogue's required bands) plus a reference
-    magnitude; ``magnitudes`` "asinh" (default) or "pogson" (photcat.features.spec)."""
+    magnitude; ``magnitudes`` "asinh" (default) or "pogson", ``flag_policy`` and
+    ``min_bands`` as in :mod:`photcat.features.spec`."""
     from photcat.catalogs.bands import canonical_name
 
     bands = tuple(canonical_name(b) for b in bands) or tuple(default_bands)
@@ -131,6 +142,7 @@ def default_spec(
         bands=bands,
         reference_band=reference_band_for(reference_band, bands),
         flag_policy=flag_policy,
+        min_bands=int(min_bands),
         magnitudes=magnitudes,
     )
 
@@ -160,7 +172,8 @@ def command_training_set(
     label: str | None = None,
     bands: tuple[str, ...] = (),
     reference_band: str | None = "r",
-    flag_policy: str = "drop",
+    flag_policy: str = DEFAULT_FLAG_POLICY,
+    min_bands: int = DEFAULT_MIN_BANDS,
     magnitudes: str = DEFAULT_MAGNITUDES,
     uvj_preset: str = DEFAULT_PRESET,
     split_seed: int = 42,
@@ -209,7 +222,7 @@ def command_training_set(
         restframe=target == "quiescent" and not label,
     )
     spec = default_spec(
-        table, bands, reference_band, flag_policy, cats[0].required_bands, magnitudes
+        table, bands, reference_band, flag_policy, cats[0].required_bands, magnitudes, min_bands
     )
     return table, spec
 
@@ -223,6 +236,9 @@ class Fitted:
     n_train: int
     n_valid: int
     notes: dict = field(default_factory=dict)  # e.g. trained without magnitude errors
+    # (min, max) of each feature over the rows the model was fitted on, band-dropout copies
+    # included: the range outside which a prediction is flagged
+    feature_range: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def target_values(table: pd.DataFrame, target: str, label: str | None = None) -> np.ndarray:
@@ -247,8 +263,14 @@ def fit_model(
     spec: FeatureSpec,
     seed: int = 0,
     label: str | None = None,
+    band_dropout: float | None = None,
 ) -> Fitted:
     """Fit the named model on the ``train`` rows, validating on ``valid`` rows.
+
+    ``band_dropout``: the fraction of rows copied with one band made missing
+    (:mod:`photcat.features.dropout`); None = :data:`DEFAULT_BAND_DROPOUT` when the spec masks
+    or imputes missing bands, else none. Networks are sized to the number of training rows
+    (:mod:`photcat.models.sizing`).
 
     The ``valid`` rows serve early stopping and calibration (committee widths, classifier
     probabilities), so the metrics returned for them are calibration-set metrics (a
@@ -277,17 +299,28 @@ def fit_model(
                 ", ".join(no_errors),
                 model,
             )
+    n_original = len(trainset)
+    if band_dropout is None:
+        masks = isinstance(spec, FeatureSpec) and spec.flag_policy in ("mask", "impute")
+        band_dropout = DEFAULT_BAND_DROPOUT if masks else 0.0
+    if band_dropout > 0:
+        if not isinstance(spec, FeatureSpec) or spec.flag_policy == "drop":
+            raise ValueError("band dropout needs a FeatureSpec that masks or imputes missing bands")
+        copies = band_dropout_rows(trainset, spec, band_dropout, seed)
+        trainset = pd.concat([trainset, copies], ignore_index=True)
+        notes["band_dropout"] = {"fraction": float(band_dropout), "rows_added": len(copies)}
     feats = spec.build(trainset)
     y = target_values(trainset, target, label)
     ok = feats.usable & np.isfinite(y)
     split = trainset["split"].to_numpy()
     tr, va = ok & (split == "train"), ok & (split == "valid")
+    original = np.arange(len(trainset)) < n_original
     if tr.sum() < 10:
         raise ValueError(
             f"only {int(tr.sum())} usable training rows for the {target} model"
             + _why_unusable(trainset, getattr(spec, "bands", ()))
         )
-    est = registry.build(model, params, seed=seed)
+    est = registry.build(model, params, seed=seed, n_rows=int(tr.sum()))
     t0 = time.perf_counter()
     E = None if no_errors else feats.errors
     est.fit(
@@ -299,9 +332,19 @@ def fit_model(
         errors=None if E is None else E[tr],
     )
     seconds = time.perf_counter() - t0
+    va &= original  # validation metrics on the catalogue's own rows
     ev = None if E is None else E[va]
     metrics = evaluate_arrays(est, feats.X[va], y[va], target, ev) if va.sum() else {}
-    return Fitted(est, spec, metrics, seconds, int(tr.sum()), int(va.sum()), notes)
+    return Fitted(
+        est,
+        spec,
+        metrics,
+        seconds,
+        int((tr & original).sum()),
+        int(va.sum()),
+        notes,
+        (feats.X[tr].min(axis=0), feats.X[tr].max(axis=0)),
+    )
 
 
 def _why_unusable(table: pd.DataFrame, bands) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from photcat.catalogs.reader import CatalogError
+from photcat.features import flags as ff
 from photcat.features.uvj import DEFAULT_PRESET, preset
 from photcat.models.base import predict_dist
 from photcat.models.predictions import BernoulliPrediction, MixturePrediction
@@ -39,6 +40,10 @@ UVJ_AT_PHOTOZ = 1 << 5  # no usable z_spec: rest-frame colours computed at photo
 # valid; P(quiescent) and the rest-frame colours are not computed (NaN)
 IS_STAR = 1 << 6
 IS_QSO = 1 << 7
+# a photo-z or P(quiescent) was predicted with one or more of its model's bands missing
+# (zeroed and marked, or imputed: FeatureSpec.flag_policy); a band measured with a large error
+# (a non-detection kept as a flux) is a measurement, not missing: see flag_<band>
+MISSING_BANDS = 1 << 8
 FLAG_BITS: dict[str, int] = {
     "photoz_not_predicted": PHOTOZ_NOT_PREDICTED,
     "quiescent_not_predicted": QUIESCENT_NOT_PREDICTED,
@@ -48,6 +53,7 @@ FLAG_BITS: dict[str, int] = {
     "uvj_at_photoz": UVJ_AT_PHOTOZ,
     "star": IS_STAR,
     "qso": IS_QSO,
+    "predicted_with_missing_bands": MISSING_BANDS,
 }
 
 
@@ -186,6 +192,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
                 (feats.X < lm.feature_min[None, :]) | (feats.X > lm.feature_max[None, :])
             ).any(axis=1)
         flag[outside] |= OUTSIDE_TRAINING_RANGE
+        flag[ok & ((feats.flags & ff.BAND_MISSING) > 0)] |= MISSING_BANDS
         idx = np.flatnonzero(ok)
         if lm.uses_error_inputs and (lacking := bands_without_errors(table, lm.spec.bands)):
             raise NoErrorsError(

@@ -1,0 +1,43 @@
+"""How large a photcat network is for its training set: the one sizing rule.
+
+:func:`sized_params` gives the parameters that follow the number of training rows; the
+registry applies them (:func:`photcat.models.registry.build` with ``n_rows``) under the
+parameters a user sets, and the model's manifest records what was used. The evidence is in
+``docs/performance.md`` ("Models sized to their training set") and
+``benchmarks/results/missing_bands.json``:
+
+* ``batch_size``: 32 below :data:`LARGE_SET` rows, 256 from there. With 32, an epoch over
+  BOSS's 23,000 training rows is 700 optimizer steps and the default committee took 7–8 min
+  on two cores; with 256 it takes about 3.5 min and ends at the same validation loss (the
+  inverse-time learning-rate decay counts steps, so larger batches also decay more slowly
+  per epoch). Below 10,000 rows (ANNz's 5,000-row SDSS file, the 8,000 training rows of
+  the default run) the small batch stays: there the number of steps, not their cost, limits
+  training.
+* ``hidden_layers``: three tanh layers of 32 units at every size. 64-unit layers on BOSS
+  were no better on the validation rows (missing_bands.json, ``sizing`` block), so the
+  extra cost buys nothing there.
+* The rule applies to photo-z networks (the evidence is photo-z); the quiescent networks
+  keep their defaults.
+* Members (five), early stopping (patience 40 epochs) and the committee's width calibration
+  do not change with size: early stopping on the validation rows is the regularisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LARGE_SET = 10_000  # training rows from which a network uses the large batch
+SMALL_BATCH, LARGE_BATCH = 32, 256
+HIDDEN_LAYERS: tuple[int, ...] = (32, 32, 32)
+SIZED = ("batch_size", "hidden_layers")  # the parameters this rule sets
+
+
+def sized_params(n_rows: int) -> dict[str, Any]:
+    """Network parameters for a training set of ``n_rows`` rows (module docstring)."""
+    n_rows = int(n_rows)
+    if n_rows < 0:
+        raise ValueError(f"n_rows must be >= 0, got {n_rows}")
+    return {
+        "batch_size": LARGE_BATCH if n_rows >= LARGE_SET else SMALL_BATCH,
+        "hidden_layers": HIDDEN_LAYERS,
+    }
