@@ -112,7 +112,8 @@ def test_networks_are_sized_to_their_training_set():
     small = registry.build("normal-committee", {}, n_rows=5_000)
     large = registry.build("normal-committee", {}, n_rows=23_000)
     assert small.estimator.batch_size == 32 and large.estimator.batch_size == 256
-    assert large.estimator.hidden_layers == (32, 32, 32)
+    assert small.estimator.hidden_layers == (32, 32, 32)
+    assert large.estimator.hidden_layers == (64, 64, 64)
     # a parameter the user sets wins; classical models and quiescent networks are not sized
     assert registry.build("normal-committee", {"batch_size": 64}, n_rows=23_000).estimator.batch_size == 64  # fmt: skip
     bern = registry.build("bernoulli-committee", {}).estimator.get_params()
