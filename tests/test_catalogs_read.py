@@ -30,8 +30,12 @@ def test_annz_train_counts_match_raw_file():
     for k, b in enumerate("ugriz"):
         assert c.report.band_flags[b]["faint_or_absurd_mag"] == int((mags[:, k] > 31).sum())
         assert c.report.band_flags[b]["error_above_5mag"] == int((errs[:, k] > 5).sum())
-    assert c.report.rows_usable_prediction == int((~bad.any(axis=1)).sum())
-    assert c.report.rows_unusable_prediction == 3  # PROVENANCE: placeholder-like magnitudes
+    assert c.report.rows_all_required_good == int((~bad.any(axis=1)).sum())
+    # measured: good, or a non-detection (error > 5 mag) kept as a flux; a row with three
+    # measured bands is predicted. Only the row with four placeholder magnitudes (> 31 mag
+    # with small errors: PROVENANCE) has fewer.
+    measured = (~bad | (errs > 5)).sum(axis=1)
+    assert c.report.rows_usable_prediction == int((measured >= 3).sum()) == 4999
     # flagged values are NaN in the table, good ones are exactly the file's values
     good = ~bad[:, 0]
     np.testing.assert_array_equal(c.table["mag_u"].to_numpy()[good], mags[good, 0])
@@ -47,7 +51,8 @@ def test_annz_valid_placeholder_magnitudes_are_flagged():
     assert c.report.rows_in == 1000
     placeholder = (raw[:, :5] > 31).any(axis=1)  # g = 33.1 and 32.2 mag with tiny errors
     assert placeholder.sum() == 2
-    assert c.report.rows_usable_training == 1000 - int(placeholder.sum())
+    assert c.report.rows_all_required_good == 1000 - int(placeholder.sum())
+    assert c.report.rows_usable_training == 1000  # each keeps three measured bands
 
 
 def test_boss_counts_match_raw_file():
@@ -61,10 +66,12 @@ def test_boss_counts_match_raw_file():
         assert c.report.band_flags[b]["error_above_5mag"] == int((err > 5).sum())
     assert c.report.band_flags["u"]["error_above_5mag"] == 4674
     assert c.report.z_flags["z_negative"] == int((raw["Z"] < 0).sum())
-    usable = (raw[[f"MAGERR_{b}" for b in "UGRIZ"]].to_numpy() <= 5).all(axis=1)
-    usable &= (raw[[f"MAG_{b}" for b in "UGRIZ"]].to_numpy() <= 31).all(axis=1)
-    assert c.report.rows_usable_prediction == int(usable.sum())
-    assert c.report.rows_usable_training == int((usable & (raw["Z"] >= 0)).sum())
+    good = (raw[[f"MAGERR_{b}" for b in "UGRIZ"]].to_numpy() <= 5).all(axis=1)
+    good &= (raw[[f"MAG_{b}" for b in "UGRIZ"]].to_numpy() <= 31).all(axis=1)
+    assert c.report.rows_all_required_good == int(good.sum())
+    # every band of every row is measured (non-detections are kept as fluxes): all usable
+    assert c.report.rows_usable_prediction == len(raw)
+    assert c.report.rows_usable_training == int((raw["Z"] >= 0).sum())
     assert np.isnan(c.table["z_spec"].to_numpy()[raw["Z"].to_numpy() < 0]).all()
     # ANNz2 has no identifier column: object_id is the row number in the file
     np.testing.assert_array_equal(c.table["object_id"], np.arange(len(raw)))
@@ -108,7 +115,9 @@ def test_gst_flux_form_with_2mass_and_extinction():
 
 def test_sample_is_the_shipped_gst_table():
     c = cat.sample("sdss-gst")
-    assert len(c) == 10000 and c.report.rows_usable_training == 9984
+    # 16 rows have a band with a zero or negative flux: a measurement, not a good magnitude
+    assert len(c) == 10000 and c.report.rows_all_required_good == 9984
+    assert c.report.rows_usable_training == 10000
     assert c.meta["input_sha256"] and c.meta["extinction_corrected"] is True
 
 
@@ -164,7 +173,8 @@ def test_casjobs_csv_with_comment_line_and_case(tmp_path):
     assert c.table["object_id"].dtype == np.int64 and c.table["object_id"].iloc[0] == 10**17
     assert c.table["flag_g"].iloc[3] == F.SENTINEL and c.table["flag_i"].iloc[4] == F.SENTINEL
     assert c.table["flag_r"].iloc[5] == F.ERR_NEGATIVE
-    assert c.report.rows_unusable_prediction == 3
+    assert c.report.rows_all_required_good == n - 3
+    assert c.report.rows_unusable_prediction == 0  # each keeps four good bands
     # SDSS magnitudes are luptitudes (u softening b = 1.4e-10): flux from the asinh
     # definition, Pogson magnitude, SDSS -> AB offset -0.036, then the extinction
     b = 1.4e-10

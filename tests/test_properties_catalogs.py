@@ -184,6 +184,7 @@ def _check(case: Case, path: Path, fmt: str) -> None:
     else:
         np.testing.assert_array_equal(t["object_id"].to_numpy(), np.arange(n))
     any_bad = np.zeros(n, bool)
+    measured = np.zeros(n, int)
     for b, good in case.good_mag.items():
         mag, err, flag = (t[f"{k}_{b}"].to_numpy() for k in ("mag", "magerr", "flag"))
         assert flag.dtype == np.uint16
@@ -200,13 +201,16 @@ def _check(case: Case, path: Path, fmt: str) -> None:
         is_sent = np.array([_num(v) in (-9999.0, 99.0, -99.0) for v in rawv], bool)
         assert np.all(flag[is_sent] & F.SENTINEL)
         any_bad |= ~good
+        measured += good | np.isfinite(t[f"flux_{b}"].to_numpy(float))
         assert c.report.band_flags[b]["missing"] == int(np.count_nonzero(flag & F.MISSING))
     z, fz = t["z_spec"].to_numpy(), t["flag_zspec"].to_numpy()
     np.testing.assert_array_equal(fz != 0, ~case.good_z)
     assert np.isfinite(z[case.good_z]).all() and np.isnan(z[~case.good_z]).all()
     # the report's counts add up and agree with the oracle
-    assert c.report.rows_unusable_prediction == int(any_bad.sum())
-    assert c.report.rows_usable_training == int((~any_bad & case.good_z).sum())
+    # usable: at least three bands measured (good, or a non-detection kept as a flux)
+    assert c.report.rows_all_required_good == int((~any_bad).sum())
+    assert c.report.rows_unusable_prediction == int((measured < 3).sum())
+    assert c.report.rows_usable_training == int(((measured >= 3) & case.good_z).sum())
     if case.extra is not None:  # extra columns (non-ASCII names included) are carried along
         np.testing.assert_array_equal(t[case.extra].to_numpy(), np.arange(n))
 
@@ -392,7 +396,7 @@ def test_short_csv_line_is_a_flagged_row_not_a_lost_one(tmp_path):
     p.write_text("\n".join(lines) + "\n")
     c = cat.read(p, "annz2")
     assert len(c) == 5 and c.table["object_id"].tolist() == [0, 1, 2, 3, 4]
-    assert c.report.rows_unusable_prediction == 1 and c.table["flag_z"].iloc[1] != 0
+    assert c.report.rows_all_required_good == 4 and c.table["flag_z"].iloc[1] != 0
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,11 @@
 """The ingest report: what came in, what was flagged and why, what can be used.
 
 Counts always add up: ``rows_in == rows_usable_prediction + rows_unusable_prediction`` and
-``rows_usable_prediction == rows_usable_training + rows_prediction_only``.
+``rows_usable_prediction == rows_usable_training + rows_prediction_only``. A row is usable for
+prediction when at least ``min(DEFAULT_MIN_BANDS, required bands)`` of its required bands are
+measured (good, or a non-detection kept as a flux: ``flux_<b>`` finite), as new models
+predict it (:mod:`photcat.features.spec`); ``rows_all_required_good`` counts the rows with
+every required band good.
 """
 
 from __future__ import annotations
@@ -55,7 +59,10 @@ class IngestReport:
             optional_bands=tuple(optional),
             extinction_corrected=extinction_corrected,
         )
+        from photcat.features.spec import DEFAULT_MIN_BANDS
+
         any_required = np.zeros(n, dtype=np.uint16)
+        measured = np.zeros(n, dtype=np.int64)
         for b in (*required, *optional):
             fb = table[f"flag_{b}"].to_numpy()
             rep.band_flags[b] = {
@@ -63,12 +70,16 @@ class IngestReport:
             }
             if b in required:
                 any_required |= fb
+                kept = fb == 0
+                if f"flux_{b}" in table:
+                    kept |= np.isfinite(table[f"flux_{b}"].to_numpy(dtype=float))
+                measured += kept
         rep.rows_flagged_by_reason = {
             r: int(np.count_nonzero(any_required & bit)) for r, bit in F.BAND_REASONS.items()
         }
-        usable = any_required == 0
-        rep.rows_all_required_good = int(usable.sum())
-        rep.rows_usable_prediction = rep.rows_all_required_good
+        rep.rows_all_required_good = int(np.count_nonzero(any_required == 0))
+        usable = measured >= min(DEFAULT_MIN_BANDS, len(required))
+        rep.rows_usable_prediction = int(usable.sum())
         rep.rows_unusable_prediction = n - rep.rows_usable_prediction
         if "flag_zspec" in table:
             rep.has_redshift = True

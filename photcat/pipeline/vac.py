@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 PDF_REL_FLOOR = 2.0**-24
 
 # flag_photcat bits: the single definition, also written to the catalogue header
-PHOTOZ_NOT_PREDICTED = 1 << 0  # a band the photo-z model needs is flagged
-QUIESCENT_NOT_PREDICTED = 1 << 1  # a band the classifier needs is flagged
+PHOTOZ_NOT_PREDICTED = 1 << 0  # too few good bands for the photo-z model (min_bands)
+QUIESCENT_NOT_PREDICTED = 1 << 1  # too few good bands for the classifier, or not a galaxy
 OUTSIDE_TRAINING_RANGE = 1 << 2  # a feature lies outside the training set's range
 UVJ_NOT_COMPUTED = 1 << 3  # rest-frame fit failed or no usable photo-z
 UVJ_EXTRAPOLATED = 1 << 4  # rest-frame J (or U) not covered by an observed band
