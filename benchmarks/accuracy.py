@@ -366,9 +366,8 @@ def run_photoz(
             trivial[rows["complete"]], yt[rows["complete"]]
         ),
     }
-    for name, (kind, factory) in photoz_models(
-        quick, seed, int(P.sum()) + len(data["y_drop"])
-    ).items():
+    # networks sized to the catalogue's fitting rows, as fit_model sizes them
+    for name, (kind, factory) in photoz_models(quick, seed, int(P.sum())).items():
         if only and name not in only:
             continue
         if kind == "error":

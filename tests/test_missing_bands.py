@@ -166,3 +166,24 @@ def test_rows_missing_a_band_get_a_wider_flagged_photoz(tmp_path):
     cov = ((z >= wo["photoz_q16"][~two]) & (z <= wo["photoz_q84"][~two])).mean()
     print(f"width ratio {np.median(width[~two]):.3f}, coverage {cov:.3f}")
     assert 0.6 < cov < 0.8
+    # the training range leaves masked values out: masking u alone puts few rows outside it,
+    # while an r magnitude no training row has does
+    outside = FLAG_BITS["outside_training_range"]
+    assert ((wo["flag_photcat"] & outside) > 0).mean() < 0.05
+    lines[0] = " ".join([*lines[0].split()[:2], "2.1", *lines[0].split()[3:]])
+    lines[1] = " ".join([*lines[1].split()[:5], "6.0", *lines[1].split()[6:]])  # u not detected
+    bright = tmp_path / "bright.txt"
+    bright.write_text("\n".join(lines) + "\n")
+    vac = tmp_path / "bright.parquet"
+    assert main(["predict", "--model", str(model), "--catalog", str(bright), "--schema",
+                 "annz", "--no-restframe", "--out", str(vac)]) == 0  # fmt: skip
+    flag = read_output(vac)[0]["flag_photcat"].to_numpy()
+    assert flag[0] & outside and not np.any(flag[1:] & outside & ~w["flag_photcat"].to_numpy()[1:])
+    # a u non-detection (error > 5 mag) is used as a measurement, and flagged as such
+    t = read_output(vac)[0]
+    assert np.isnan(t.loc[1, "mag_u"]) and np.isfinite(t.loc[1, "flux_u"])
+    assert np.isfinite(t.loc[1, "photoz_mean"]) and flag[1] & bit
+    assert not np.any(flag[2:] & bit & ~w["flag_photcat"].to_numpy()[2:])
+    names, lows = manifest["config"]["feature_names"], manifest["config"]["feature_min"]
+    manifest_min = dict(zip(names, lows, strict=True))
+    assert manifest_min["mag_r"] > 10  # the range of r, not of the masked copies' zeros

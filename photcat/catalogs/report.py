@@ -128,11 +128,15 @@ class IngestReport:
 
     def format(self) -> str:
         """Plain-text report for the terminal."""
+        from photcat.features.spec import DEFAULT_MIN_BANDS
+
         lines = [
             f"ingest report: {self.source} (schema {self.schema})",
             f"  rows in:                   {self.rows_in:>10,}",
+            f"  all bands good:            {self.rows_all_required_good:>10,}"
+            f"  (all of {', '.join(self.required_bands)})",
             f"  usable for prediction:     {self.rows_usable_prediction:>10,}"
-            f"  (all of {', '.join(self.required_bands)} good)",
+            f"  (at least {min(DEFAULT_MIN_BANDS, len(self.required_bands))} bands measured)",
             f"  not usable for prediction: {self.rows_unusable_prediction:>10,}",
             f"  usable for training:       {self.rows_usable_training:>10,}"
             + ("" if self.has_redshift else "  (no redshift column)"),

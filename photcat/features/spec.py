@@ -72,7 +72,8 @@ class Features:
     ``X`` float32 (n, k); ``names`` k column names; ``errors`` float32 (n, k) 1σ errors of
     ``X`` in mag (0 for error and mask columns); ``usable`` bool (n,) rows a model may use;
     ``flags`` uint16 (n,) reason bits from :mod:`photcat.features.flags`; ``counts`` numbers of
-    rows per reason and per missing band.
+    rows per reason and per missing band; ``masked`` bool (n, k) values set to 0 because a
+    band they need is missing (policy "mask"; None otherwise).
     """
 
     X: np.ndarray
@@ -82,10 +83,25 @@ class Features:
     flags: np.ndarray
     spec: FeatureSpec
     counts: dict[str, int] = field(default_factory=dict)
+    masked: np.ndarray | None = None
 
     def frame(self) -> pd.DataFrame:
         """The features as a DataFrame (columns = names)."""
         return pd.DataFrame(self.X, columns=list(self.names))
+
+    def measured(self) -> np.ndarray:
+        """``X`` with the values masked for a missing band set to NaN (float32 (n, k))."""
+        return self.X if self.masked is None else np.where(self.masked, np.nan, self.X)
+
+    def value_range(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature (min, max) over ``rows`` (bool or index), masked values left out; a
+        feature masked in every row gets (0, 0), the value masking gives it."""
+        X = self.measured()[rows]
+        ok = np.isfinite(X)
+        seen = ok.any(axis=0)
+        lo = np.where(seen, np.where(ok, X, np.inf).min(axis=0, initial=np.inf), 0.0)
+        hi = np.where(seen, np.where(ok, X, -np.inf).max(axis=0, initial=-np.inf), 0.0)
+        return lo, hi
 
 
 @dataclass(frozen=True)
@@ -389,7 +405,9 @@ def build(table: Any, spec: FeatureSpec) -> Features:
         col_err.append(errs[:, idx[spec.reference_band]])
     X = np.column_stack(cols)
     E = np.column_stack(col_err)
+    masked = None
     if spec.flag_policy == "mask":
+        masked = np.isnan(X)
         X = np.nan_to_num(X, nan=0.0)
         E = np.nan_to_num(E, nan=0.0)
     blocks, eblocks = [X], [E]
@@ -399,6 +417,8 @@ def build(table: Any, spec: FeatureSpec) -> Features:
     if spec.flag_policy == "mask":
         blocks.append((~good).astype(float))
         eblocks.append(np.zeros((n, len(spec.bands))))
+        parts = [masked] * (2 if spec.include_errors else 1) + [np.zeros((n, len(spec.bands)), bool)]  # fmt: skip
+        masked = np.hstack(parts)
     X = np.hstack(blocks).astype(np.float32)
     E = np.hstack(eblocks).astype(np.float32)
 
@@ -413,4 +433,5 @@ def build(table: Any, spec: FeatureSpec) -> Features:
         flags=flags,
         spec=spec,
         counts=counts,
+        masked=masked,
     )

@@ -86,10 +86,7 @@ def train_and_save(
         ts, target=target, model=model, params=params, spec=spec, seed=seed, label=label
     )
     feats = fitted.spec.build(ts[ts["split"] == "train"])
-    if fitted.feature_range is not None:
-        lo, hi = fitted.feature_range
-    else:
-        lo, hi = feats.X[feats.usable].min(axis=0), feats.X[feats.usable].max(axis=0)
+    lo, hi = fitted.feature_range or feats.value_range(feats.usable)
     config = {
         **provenance,
         "target": target,

@@ -122,6 +122,12 @@ def _sweep(paths: list[Path]) -> None:
                 q.unlink(missing_ok=True)
 
 
+# part of every signature: bumped when what a task writes changes for the same inputs and
+# parameters, so that an output folder made by an older photcat is rebuilt, not reused
+# (2: Pogson non-detections kept as fluxes in the canonical table, issue 16)
+OUTPUT_FORMAT = 2
+
+
 class PhotcatTask(luigi.Task):
     """Base: output folder, signatures and provenance shared by all photcat tasks."""
 
@@ -149,7 +155,9 @@ class PhotcatTask(luigi.Task):
 
     def signature(self) -> str:
         params = {k: v for k, v in self.to_str_params(only_significant=True).items()}
-        blob = json.dumps([self.get_task_family(), params, self.signature_inputs()], sort_keys=True)
+        blob = json.dumps(
+            [self.get_task_family(), params, self.signature_inputs(), OUTPUT_FORMAT], sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def provenance(self) -> dict:
@@ -437,7 +445,9 @@ class PredictPartition(_PredictParams):
         params = {
             k: v for k, v in self.to_str_params(only_significant=True).items() if k != "index"
         }
-        blob = json.dumps([self.get_task_family(), params, self.signature_inputs()], sort_keys=True)
+        blob = json.dumps(
+            [self.get_task_family(), params, self.signature_inputs(), OUTPUT_FORMAT], sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def output(self):

@@ -320,7 +320,7 @@ def fit_model(
             f"only {int(tr.sum())} usable training rows for the {target} model"
             + _why_unusable(trainset, getattr(spec, "bands", ()))
         )
-    est = registry.build(model, params, seed=seed, n_rows=int(tr.sum()))
+    est = registry.build(model, params, seed=seed, n_rows=int((tr & original).sum()))
     t0 = time.perf_counter()
     E = None if no_errors else feats.errors
     est.fit(
@@ -343,7 +343,7 @@ def fit_model(
         int((tr & original).sum()),
         int(va.sum()),
         notes,
-        (feats.X[tr].min(axis=0), feats.X[tr].max(axis=0)),
+        feats.value_range(tr),
     )
 
 

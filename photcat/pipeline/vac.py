@@ -41,8 +41,8 @@ UVJ_AT_PHOTOZ = 1 << 5  # no usable z_spec: rest-frame colours computed at photo
 IS_STAR = 1 << 6
 IS_QSO = 1 << 7
 # a photo-z or P(quiescent) was predicted with one or more of its model's bands missing
-# (zeroed and marked, or imputed: FeatureSpec.flag_policy); a band measured with a large error
-# (a non-detection kept as a flux) is a measurement, not missing: see flag_<band>
+# (zeroed and marked, or imputed: FeatureSpec.flag_policy) or not detected (a flux kept as a
+# measurement without a good magnitude: error above 5 mag, zero or negative): see flag_<band>
 MISSING_BANDS = 1 << 8
 FLAG_BITS: dict[str, int] = {
     "photoz_not_predicted": PHOTOZ_NOT_PREDICTED,
@@ -158,6 +158,16 @@ def bands_without_errors(table: pd.DataFrame, bands) -> list[str]:
     return out
 
 
+def _missing_or_undetected(table: pd.DataFrame, feats) -> np.ndarray:
+    """Rows with a band of the model missing, or measured but not detected (a flux kept
+    without a good magnitude: error above 5 mag, zero or negative)."""
+    out = (feats.flags & ff.BAND_MISSING) > 0
+    for b in getattr(feats.spec, "bands", ()):
+        if f"flag_{b}" in table:
+            out |= table[f"flag_{b}"].to_numpy() != 0
+    return out
+
+
 def predict_columns(
     table: pd.DataFrame,
     models: list[LoadedModel],
@@ -187,12 +197,13 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     for lm in models:
         feats = lm.spec.build(table)
         ok = feats.usable
+        X = feats.measured()  # a value masked for a missing band is never "outside"
         with np.errstate(invalid="ignore"):
-            outside = ok & (
-                (feats.X < lm.feature_min[None, :]) | (feats.X > lm.feature_max[None, :])
-            ).any(axis=1)
+            outside = ok & ((X < lm.feature_min[None, :]) | (X > lm.feature_max[None, :])).any(
+                axis=1
+            )
         flag[outside] |= OUTSIDE_TRAINING_RANGE
-        flag[ok & ((feats.flags & ff.BAND_MISSING) > 0)] |= MISSING_BANDS
+        flag[ok & _missing_or_undetected(table, feats)] |= MISSING_BANDS
         idx = np.flatnonzero(ok)
         if lm.uses_error_inputs and (lacking := bands_without_errors(table, lm.spec.bands)):
             raise NoErrorsError(
