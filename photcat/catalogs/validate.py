@@ -61,13 +61,7 @@ def band_from_mags(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Canonical (mag AB, error, flags) from magnitude and error columns; ``err_raw`` None (a
     catalogue without errors) gives NaN errors that flag nothing."""
-    mag, mag_text = to_float(mag_raw)
-    if err_raw is None:
-        err, err_text = np.full(mag.shape, np.nan), np.zeros(mag.shape, dtype=bool)
-        flag = value_flags(mag, missing_values)
-    else:
-        err, err_text = to_float(err_raw)
-        flag = value_flags(mag, missing_values) | error_flags(err)
+    mag, err, mag_text, err_text, flag = _mags_and_errors(mag_raw, err_raw, missing_values)
     flag[mag_text] &= np.uint16(~F.MISSING & 0xFFFF)  # text is not "missing": say which
     flag[err_text] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
     flag[mag_text | err_text] |= F.NONNUMERIC
@@ -75,6 +69,16 @@ def band_from_mags(
     flag[(flag & F.MISSING) > 0] &= np.uint16(~F.ERR_INVALID & 0xFFFF)
     good = flag == 0
     return np.where(good, mag + vega_to_ab, np.nan), np.where(good, err, np.nan), flag
+
+
+def _mags_and_errors(mag_raw, err_raw, missing_values):
+    """(magnitude, error, text-in-magnitude, text-in-error, value and error flags)."""
+    mag, mag_text = to_float(mag_raw)
+    if err_raw is None:
+        err, err_text = np.full(mag.shape, np.nan), np.zeros(mag.shape, dtype=bool)
+        return mag, err, mag_text, err_text, value_flags(mag, missing_values)
+    err, err_text = to_float(err_raw)
+    return mag, err, mag_text, err_text, value_flags(mag, missing_values) | error_flags(err)
 
 
 def ivar_from_sigma(err_raw) -> np.ndarray:
@@ -138,13 +142,7 @@ def flux_from_pogson(
     5 mag, fainter than 31 mag or not) is a measurement here, so it enters asinh features near
     the band's softening limit with its large error. ``err_raw`` None: every error NaN, the
     fluxes of the good magnitudes kept."""
-    mag, mag_text = to_float(mag_raw)
-    if err_raw is None:
-        err, err_text = np.full(mag.shape, np.nan), np.zeros(mag.shape, dtype=bool)
-        bad = value_flags(mag, missing_values)
-    else:
-        err, err_text = to_float(err_raw)
-        bad = value_flags(mag, missing_values) | error_flags(err)
+    mag, err, mag_text, err_text, bad = _mags_and_errors(mag_raw, err_raw, missing_values)
     # a magnitude fainter than 31 counts only with an error that says "non-detection" too:
     # with a small error it is a placeholder (ANNz's SDSS files: g = 33.1 ± 0.016)
     keep = np.uint16(F.ERR_HUGE | F.FAINT)
@@ -154,8 +152,8 @@ def flux_from_pogson(
     with np.errstate(over="ignore", invalid="ignore"):
         flux = 10.0 ** (-0.4 * (np.where(ok, mag, 0.0) + vega_to_ab))
         sigma = flux * np.where(ok, err, np.nan) / _MAG_PER_LN
-    if err_raw is not None:
-        ok &= np.isfinite(sigma) & (sigma > 0)
+    if err_raw is not None:  # an error of 0 is a good magnitude's, as in band_from_mags
+        ok &= np.isfinite(sigma) & (sigma >= 0)
     return np.where(ok, flux, np.nan), np.where(ok, sigma, np.nan)
 
 
