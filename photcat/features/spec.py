@@ -51,7 +51,7 @@ MAGNITUDES = ("pogson", "asinh")
 DEFAULT_MAGNITUDES = "asinh"
 # New models predict every row with at least three good bands (issue 16): a missing band is
 # zeroed and marked (policy "mask"); the dataclass defaults stay "drop" and 2 for old specs.
-# Measured against "impute" and dropping in benchmarks/missing_bands.py (docs/photometry.md).
+# Measured against "impute" and dropping in benchmarks/missing_bands.py (docs/photoz.md).
 DEFAULT_FLAG_POLICY = "mask"
 DEFAULT_MIN_BANDS = 3
 SPEC_FORMAT = "photcat.FeatureSpec/1"

@@ -7,12 +7,12 @@ parameters a user sets, and the model's manifest records what was used. The evid
 ``benchmarks/results/missing_bands.json``:
 
 * ``batch_size``: 32 below :data:`LARGE_SET` rows, 256 from there. With 32, an epoch over
-  BOSS's 23,000 training rows is 700 optimizer steps and the default committee took 7–8 min
-  on two cores; with 256 it takes about 3.5 min and ends at the same validation loss (the
-  inverse-time learning-rate decay counts steps, so larger batches also decay more slowly
-  per epoch). Below 10,000 rows (ANNz's 5,000-row SDSS file, the 8,000 training rows of
-  the default run) the small batch stays: there the number of steps, not their cost, limits
-  training.
+  BOSS's training rows is 500–700 optimizer steps, and the default committee's fit took
+  440–506 s on two cores (the first missing-band measurement, seed 0); with 256 (and 64-unit
+  layers) ``photcat train`` on the whole BOSS file takes 3 min 41 s, 217 s of it fitting.
+  The benchmark had used 256 on BOSS since its first run (``accuracy.json``). Below 10,000
+  rows (ANNz's 5,000-row SDSS file, the 8,000 training rows of the default run) the small
+  batch stays, as the networks' defaults were chosen there.
 * ``hidden_layers``: three tanh layers of 32 units below :data:`LARGE_SET` rows, of 64 from
   there. On BOSS (seed 0 split, 17,133 training rows) 64-unit layers did better on the
   validation rows (σ_rms 0.0543 against 0.0547, σ_NMAD 0.0192 against 0.0193, outliers

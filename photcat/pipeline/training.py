@@ -237,7 +237,7 @@ class Fitted:
     n_valid: int
     notes: dict = field(default_factory=dict)  # e.g. trained without magnitude errors
     # (min, max) of each feature over the rows the model was fitted on, band-dropout copies
-    # included: the range outside which a prediction is flagged
+    # included and masked values left out: the range outside which a prediction is flagged
     feature_range: tuple[np.ndarray, np.ndarray] | None = None
 
 
