@@ -174,15 +174,13 @@ def _photoz_data(cat, raw, fit, val, test, seed: int) -> dict:
     ok, z, complete, excl = _usable(cat, feats, raw)
     fit, val, test = (np.flatnonzero(ok & m) for m in (fit, val, test))
     X, E, B = feats.X, feats.errors, raw_features(raw)
-    # photcat's training adds band-dropout copies of its fitting and validation rows
+    # photcat's training adds band-dropout copies of its fitting rows
     # (photcat.pipeline.training.fit_model): the same here, for photcat's models only
-    drop = {}
-    for part, rows in (("", fit), ("_val", val)):
-        copies = band_dropout(cat.table.iloc[rows], spec, DEFAULT_BAND_DROPOUT, seed)
-        fc = spec.build(copies)
-        u = fc.usable
-        drop |= {f"X_drop{part}": fc.X[u], f"E_drop{part}": fc.errors[u],
-                 f"y_drop{part}": copies["z_spec"].to_numpy(float)[u]}  # fmt: skip
+    copies = band_dropout(cat.table.iloc[fit], spec, DEFAULT_BAND_DROPOUT, seed)
+    fc = spec.build(copies)
+    u = fc.usable
+    drop = {"X_drop": fc.X[u], "E_drop": fc.errors[u],
+            "y_drop": copies["z_spec"].to_numpy(float)[u]}  # fmt: skip
     return drop | {
         "X": X[fit], "y": z[fit], "E": E[fit], "B": B[fit], "P": feats.usable[fit],
         "X_val": X[val], "y_val": z[val], "E_val": E[val], "B_val": B[val],
@@ -385,11 +383,7 @@ def run_photoz(
                 model.fit(
                     np.vstack([data["X"][P], data["X_drop"]]),
                     np.concatenate([data["y"][P], data["y_drop"]]),
-                    validation=(
-                        np.vstack([data["X_val"][Pv], data["X_drop_val"]]),
-                        np.concatenate([data["y_val"][Pv], data["y_drop_val"]]),
-                        np.vstack([data["E_val"][Pv], data["E_drop_val"]]),
-                    ),
+                    validation=(data["X_val"][Pv], data["y_val"][Pv], data["E_val"][Pv]),
                     errors=np.vstack([data["E"][P], data["E_drop"]]),
                 )
         except Exception as exc:  # keep the other models' results

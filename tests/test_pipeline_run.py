@@ -13,6 +13,7 @@ from photcat.catalogs import sample
 from photcat.catalogs.writer import read_with_arrays
 from photcat.pipeline import runner
 from photcat.pipeline.report import catalog_metrics
+from photcat.pipeline.vac import FLAG_BITS
 from tests.test_prediction_path import PREDICTED
 
 pytestmark = pytest.mark.slow  # runs the whole pipeline
@@ -57,13 +58,16 @@ def test_catalogue_has_every_input_row_with_units(pipeline_run):
     assert t["photoz_pdf"].shape == (10000, 101)
     assert t.meta["PHOTCATV"] and t.meta["PCSHA256"] == src.meta["input_sha256"]
     # the 16 rows without a Pogson magnitude in some band (12 negative u fluxes, faint or
-    # huge-error ones) are measurements all the same: the default model's asinh magnitudes
-    # give every row a photo-z
-    assert src.report.rows_unusable_prediction == 16
+    # huge-error ones) are measurements all the same: the ingest report counts them usable,
+    # and the default model's asinh magnitudes give every row a photo-z, flagged (bit 8)
+    assert src.report.rows_all_required_good == 9984
+    assert src.report.rows_unusable_prediction == 0
     unusable = ~np.isfinite(np.asarray(t["photoz_mean"]))
     assert unusable.sum() == 0
     no_pogson = (np.column_stack([np.asarray(t[f"flag_{b}"]) for b in "ugriz"]) != 0).any(axis=1)
     assert no_pogson.sum() == 16 and np.isfinite(np.asarray(t["photoz_mean"])[no_pogson]).all()
+    bit8 = (np.asarray(t["flag_photcat"]) & FLAG_BITS["predicted_with_missing_bands"]) > 0
+    np.testing.assert_array_equal(bit8, no_pogson)
     # every predicted value is finite and ordered
     ok = ~unusable
     q16, q50, q84 = (np.asarray(t[c])[ok] for c in ("photoz_q16", "photoz_q50", "photoz_q84"))

@@ -306,7 +306,10 @@ def fit_model(
     if band_dropout > 0:
         if not isinstance(spec, FeatureSpec) or spec.flag_policy == "drop":
             raise ValueError("band dropout needs a FeatureSpec that masks or imputes missing bands")
-        copies = band_dropout_rows(trainset, spec, band_dropout, seed)
+        # copies of training rows only: the validation rows that stop training and calibrate
+        # a committee's width stay the catalogue's own
+        train_rows = trainset[trainset["split"].to_numpy() == "train"]
+        copies = band_dropout_rows(train_rows, spec, band_dropout, seed)
         trainset = pd.concat([trainset, copies], ignore_index=True)
         notes["band_dropout"] = {"fraction": float(band_dropout), "rows_added": len(copies)}
     feats = spec.build(trainset)
