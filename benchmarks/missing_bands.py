@@ -11,8 +11,8 @@ the same seeded 60/20/20 split (:func:`photcat.pipeline.training.assign_splits`)
 way of handling those bands:
 
 * ``measured_dropout`` (the default since issue 16): as ``measured``, and 10 % of the
-  training and validation rows are copied with one good band made missing
-  (:mod:`photcat.features.dropout`), so that the masked inputs are learnt and calibrated.
+  training rows are copied with one good band made missing
+  (:mod:`photcat.features.dropout`), so that the masked inputs are learnt.
 * ``measured``: a non-detection is a measurement. Its flux and
   flux error (the catalogue's magnitude and linearised error inverted) give an asinh
   magnitude near the band's softening limit with a large error, and the error is a network

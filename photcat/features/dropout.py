@@ -6,9 +6,10 @@ its non-detections are measurements), while the catalogues it is applied to do (
 outside the footprint, a saturated or masked measurement). :func:`band_dropout` adds, for a
 seeded random ``fraction`` of the rows that keep at least ``min_bands`` good bands without
 it, a copy with one of its good bands (chosen uniformly) marked missing (``flag_<b>``
-``missing``, magnitude, error and flux NaN). The copies keep their row's ``split``, so the
-validation rows that calibrate a committee's width include them and the PDFs of rows with a
-missing band are calibrated too (measured in ``benchmarks/missing_bands.py``).
+``missing``, magnitude, error and flux NaN). The copies keep their row's ``split``;
+:func:`photcat.pipeline.training.fit_model` copies training rows only, so the validation
+rows that stop training and calibrate a committee's width stay the catalogue's own
+(measured in ``benchmarks/missing_bands.py``, ``docs/photoz.md``).
 """
 
 from __future__ import annotations
