@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import versions, write_json_atomic  # noqa: E402  (benchmarks/accuracy.py)
+from accuracy import _take, versions, write_json_atomic  # noqa: E402  (benchmarks/accuracy.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PHOTCAT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -157,23 +157,14 @@ SYNTHETIC_MISSING = ("u", "z")
 
 def _without(table, b: str):
     """``table`` with band ``b`` missing in every row (flag ``missing``, values NaN)."""
-    from photcat.catalogs.flags import MISSING
+    from photcat.features.dropout import make_missing
 
     out = table.copy()
-    for col in (f"mag_{b}", f"magerr_{b}", f"flux_{b}", f"fluxerr_{b}"):
-        if col in out:
-            out[col] = np.nan
-    out[f"flag_{b}"] = out[f"flag_{b}"].to_numpy().astype(np.uint16) | np.uint16(MISSING)
+    make_missing(out, b, np.ones(len(out), bool))
     return out
 
 
 VALID_KEYS = ("rows", "sigma_rms", "sigma_nmad", "outlier_fraction", "coverage_68", "crps")
-
-
-def _take(pred, mask: np.ndarray):
-    from photcat.models.predictions import MixturePrediction
-
-    return MixturePrediction(pred.weights[mask], pred.means[mask], pred.stds[mask], pred.lower)
 
 
 def main(argv: list[str] | None = None) -> int:

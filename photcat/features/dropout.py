@@ -39,15 +39,20 @@ def band_dropout(
     which = np.argmax(rng.random((pick.size, len(spec.bands))) * good[pick], axis=1)
     names = np.asarray(spec.bands, dtype=object)[which] if pick.size else np.array([], object)
     for k, b in enumerate(spec.bands):
-        rows = which == k
-        for col in (f"mag_{b}", f"magerr_{b}", f"flux_{b}", f"fluxerr_{b}"):
-            if col in copies:
-                values = copies[col].to_numpy(dtype=float, copy=True)
-                values[rows] = np.nan
-                copies[col] = values
-        if f"flag_{b}" in copies:
-            flag = copies[f"flag_{b}"].to_numpy().astype(np.uint16)
-            flag[rows] |= np.uint16(MISSING)
-            copies[f"flag_{b}"] = flag
+        make_missing(copies, b, which == k)
     copies[DROPPED_BAND] = names.astype(str) if pick.size else np.array([], dtype=str)
     return copies.reset_index(drop=True)
+
+
+def make_missing(table: pd.DataFrame, band: str, rows: np.ndarray) -> None:
+    """Mark ``band`` missing in ``rows`` (bool) of ``table``, in place: magnitude, error and
+    flux NaN, ``flag_<band>`` ``missing``."""
+    for col in (f"mag_{band}", f"magerr_{band}", f"flux_{band}", f"fluxerr_{band}"):
+        if col in table:
+            values = table[col].to_numpy(dtype=float, copy=True)
+            values[rows] = np.nan
+            table[col] = values
+    if f"flag_{band}" in table:
+        flag = table[f"flag_{band}"].to_numpy().astype(np.uint16)
+        flag[rows] |= np.uint16(MISSING)
+        table[f"flag_{band}"] = flag

@@ -32,7 +32,6 @@ LARGE_SET = 10_000  # training rows from which a network uses the large batch
 SMALL_BATCH, LARGE_BATCH = 32, 256
 SMALL_LAYERS: tuple[int, ...] = (32, 32, 32)
 LARGE_LAYERS: tuple[int, ...] = (64, 64, 64)
-SIZED = ("batch_size", "hidden_layers")  # the parameters this rule sets
 
 
 def sized_params(n_rows: int) -> dict[str, Any]:
