@@ -3,8 +3,9 @@
 Photo-z estimators' ``predict_dist`` returns a
 :class:`~photcat.models.predictions.MixturePrediction` and ``predict`` its mean;
 star-forming/quiescent classifiers' ``predict_dist`` a
-:class:`~photcat.models.predictions.BernoulliPrediction`, ``predict_proba`` the scikit-learn
-array and ``predict`` the labels.
+:class:`~photcat.models.predictions.BernoulliPrediction`, object classifiers' (star / galaxy /
+QSO) a :class:`~photcat.models.predictions.CategoricalPrediction`; classifiers'
+``predict_proba`` gives the scikit-learn array and ``predict`` the labels.
 Committees, the tuner, persistence and the pipeline rely only on what is declared here.
 Parameters are set in ``__init__`` and exposed through scikit-learn's ``get_params``.
 """
@@ -19,7 +20,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+from photcat.models.predictions import (
+    BernoulliPrediction,
+    CategoricalPrediction,
+    MixturePrediction,
+)
 
 
 class NotFittedError(RuntimeError, _SklearnNotFitted):
@@ -96,6 +101,62 @@ class QuiescentClassifier(ClassifierMixin, BaseEstimator):
         return predict_dist(self, X, errors).label().astype(int)
 
 
+class ObjectClassifier(ClassifierMixin, BaseEstimator):
+    """Base class: ``fit(X, y)`` with ``y`` the class labels (any strings or numbers, e.g.
+    SDSS's ``STAR`` / ``GALAXY`` / ``QSO``); ``classes_`` holds them sorted, as text.
+
+    ``predict_dist(X)`` gives a :class:`~photcat.models.predictions.CategoricalPrediction`;
+    ``predict_proba(X)`` the ``(n, n_classes)`` array (columns in ``classes_`` order) and
+    ``predict(X)`` the most probable class.
+    """
+
+    task: ClassVar[str] = "class"
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        validation: Validation = None,
+        errors: np.ndarray | None = None,
+    ) -> ObjectClassifier:
+        raise NotImplementedError
+
+    def predict_dist(
+        self, X: np.ndarray, *, errors: np.ndarray | None = None
+    ) -> CategoricalPrediction:
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray, *, errors: np.ndarray | None = None) -> np.ndarray:
+        """``(n, n_classes)`` class probabilities, columns in ``classes_`` order."""
+        return predict_dist(self, X, errors).probs
+
+    def predict(self, X: np.ndarray, *, errors: np.ndarray | None = None) -> np.ndarray:
+        """The most probable class per object."""
+        return predict_dist(self, X, errors).label()
+
+
+def encode_classes(
+    y: np.ndarray, classes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(class names as text, sorted; index of each label among them). ``classes``: names
+    fixed beforehand (a label outside them is an error); else those of ``y``, at least two."""
+    text = np.asarray(y).astype(str).ravel()
+    if classes is None:
+        classes = np.unique(text)
+        if classes.size < 2:
+            raise ValueError(f"a classifier needs at least 2 classes, got {classes.tolist()}")
+    classes = np.asarray(classes).astype(str)
+    idx = np.searchsorted(classes, text)
+    idx = np.minimum(idx, classes.size - 1)
+    unknown = classes[idx] != text
+    if unknown.any():
+        raise ValueError(
+            f"labels {sorted(set(text[unknown]))[:5]} are not among the classes {classes.tolist()}"
+        )
+    return classes, idx
+
+
 # parameter names of earlier photcat versions -> today's (model folders and configurations
 # saved before keep loading)
 RENAMED_PARAMS = {"seed": "random_state"}
@@ -157,7 +218,7 @@ def accepts_errors(est: Any) -> bool:
 
 def predict_dist(
     est: Any, X: np.ndarray, errors: np.ndarray | None = None
-) -> MixturePrediction | BernoulliPrediction | np.ndarray:
+) -> MixturePrediction | BernoulliPrediction | CategoricalPrediction | np.ndarray:
     """The distribution ``est`` predicts for ``X`` (photcat estimators and compiled forward
     passes: ``predict_dist``, given the 1-sigma feature ``errors`` when it takes them); plain
     scikit-learn regressors give their ``predict`` array."""

@@ -1,7 +1,10 @@
-"""Classical (scikit-learn) photo-z estimators and star-forming/quiescent classifiers.
+"""Classical (scikit-learn) photo-z estimators, star-forming/quiescent and object classifiers.
 
 Photo-z estimators return a :class:`MixturePrediction` (one Normal per object, or a committee
-mixture); classifiers return a :class:`BernoulliPrediction` with calibrated P(quiescent).
+mixture); quiescent classifiers a :class:`BernoulliPrediction` with calibrated P(quiescent);
+object classifiers (star / galaxy / QSO) a :class:`CategoricalPrediction` with calibrated
+class probabilities (the same three models, multi-class: ``LogisticClasses``,
+``RandomForestClasses``, ``GradientBoostingClasses``).
 
 Width calibration of the photo-z PDFs (KNN, random forest, gradient boosting): each model gives
 a raw centre ``mu`` and raw width ``sigma`` per object; a single scale factor
@@ -13,7 +16,8 @@ calibration data are ``validation`` when given to ``fit``, otherwise a seeded ho
 
 Classifier calibration: with ``validation`` the fitted model is frozen and its probabilities are
 mapped by isotonic (or sigmoid) regression fitted on the validation set; without it,
-``CalibratedClassifierCV`` with ``cv`` folds is used. ``calibration=None`` disables it.
+``CalibratedClassifierCV`` with ``cv`` folds is used. ``calibration=None`` disables it. With
+more than two classes scikit-learn calibrates each class against the rest and renormalises.
 
 All fitted state is in attributes ending in ``_`` (scikit-learn convention); ``errors`` passed
 to ``fit`` are accepted for interface compatibility and not used by these models.
@@ -22,6 +26,7 @@ to ``fit`` are accepted for interface compatibility and not used by these models
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -38,13 +43,20 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from photcat.models.base import (
     NotFittedError,
+    ObjectClassifier,
     PhotoZEstimator,
     QuiescentClassifier,
     Validation,
     check_Xy,
+    encode_classes,
 )
 from photcat.models.metrics import P68
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction, fit_width_scale
+from photcat.models.predictions import (
+    BernoulliPrediction,
+    CategoricalPrediction,
+    MixturePrediction,
+    fit_width_scale,
+)
 
 __all__ = [
     "KNNPhotoZ",
@@ -54,6 +66,9 @@ __all__ = [
     "LogisticQuiescent",
     "RandomForestQuiescent",
     "GradientBoostingQuiescent",
+    "LogisticClasses",
+    "RandomForestClasses",
+    "GradientBoostingClasses",
 ]
 
 
@@ -356,29 +371,34 @@ class _CalibratedQuiescent(QuiescentClassifier):
         if np.unique(y).size < 2:
             raise ValueError("y contains a single class; a classifier needs both")
         val = _check_validation(validation, X.shape[1])
-        y = y.astype(np.int64)
-        if self.calibration not in (None, "isotonic", "sigmoid"):
-            raise ValueError(
-                f"calibration must be None, 'isotonic' or 'sigmoid', got {self.calibration!r}"
-            )
-        self.n_features_in_ = X.shape[1]
-        base = self._make_base()
-        if self.calibration is None:
-            self.model_ = base.fit(X, y)
-        elif val is not None:
-            base.fit(X, y)
-            self.model_ = CalibratedClassifierCV(FrozenEstimator(base), method=self.calibration)
-            self.model_.fit(val[0], val[1].astype(np.int64))
-        else:
-            self.model_ = CalibratedClassifierCV(base, method=self.calibration, cv=self.cv)
-            self.model_.fit(X, y)
-        return self
+        return _fit_calibrated(self, X, y.astype(np.int64), val)
 
     def predict_dist(self, X) -> BernoulliPrediction:
         X = _check_predict_X(self, X)
         proba = self.model_.predict_proba(X)
         col = int(np.flatnonzero(self.model_.classes_ == 1)[0])
         return BernoulliPrediction(proba[:, col])
+
+
+def _fit_calibrated(est, X: np.ndarray, y: np.ndarray, val) -> ClassifierMixin:
+    """Fit ``est._make_base()`` on (X, y) integer labels and calibrate it (module docstring):
+    the one fit of every calibrated classifier, two classes or more."""
+    if est.calibration not in (None, "isotonic", "sigmoid"):
+        raise ValueError(
+            f"calibration must be None, 'isotonic' or 'sigmoid', got {est.calibration!r}"
+        )
+    est.n_features_in_ = X.shape[1]
+    base = est._make_base()
+    if est.calibration is None:
+        est.model_ = base.fit(X, y)
+    elif val is not None:
+        base.fit(X, y)
+        est.model_ = CalibratedClassifierCV(FrozenEstimator(base), method=est.calibration)
+        est.model_.fit(val[0], val[1].astype(np.int64))
+    else:
+        est.model_ = CalibratedClassifierCV(base, method=est.calibration, cv=est.cv)
+        est.model_.fit(X, y)
+    return est
 
 
 class LogisticQuiescent(_CalibratedQuiescent):
@@ -472,3 +492,40 @@ class GradientBoostingQuiescent(_CalibratedQuiescent):
             early_stopping=self.early_stopping,
             random_state=self.random_state,
         )
+
+
+class _CalibratedClasses(ObjectClassifier):
+    """Multi-class twin of :class:`_CalibratedQuiescent`: labels of any kind (``classes_``,
+    sorted text), class probabilities calibrated the same way. A subclass takes its
+    parameters and ``_make_base`` from the quiescent classifier of the same model."""
+
+    def fit(self, X, y, *, validation: Validation = None, errors=None):
+        self.classes_, idx = encode_classes(y)
+        X, _ = check_Xy(X, idx)
+        val = None
+        if validation is not None:
+            _, vidx = encode_classes(validation[1], self.classes_)
+            val = _check_validation((validation[0], vidx), X.shape[1])
+        return _fit_calibrated(self, X, idx, val)
+
+    def predict_dist(self, X) -> CategoricalPrediction:
+        X = _check_predict_X(self, X)
+        proba = self.model_.predict_proba(X)
+        probs = np.zeros((X.shape[0], self.classes_.size))
+        probs[:, np.asarray(self.model_.classes_, dtype=int)] = proba  # a class absent from
+        return CategoricalPrediction(probs, tuple(self.classes_.tolist()))  # training: P = 0
+
+
+class LogisticClasses(_CalibratedClasses, LogisticQuiescent):
+    """Multi-class logistic regression on standardised polynomial features (parameters as
+    :class:`LogisticQuiescent`)."""
+
+
+class RandomForestClasses(_CalibratedClasses, RandomForestQuiescent):
+    """Multi-class random forest with calibrated probabilities (parameters as
+    :class:`RandomForestQuiescent`)."""
+
+
+class GradientBoostingClasses(_CalibratedClasses, GradientBoostingQuiescent):
+    """Multi-class histogram gradient boosting with calibrated probabilities (parameters as
+    :class:`GradientBoostingQuiescent`)."""

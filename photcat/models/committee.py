@@ -2,7 +2,8 @@
 
 A photo-z committee predicts the equal-weight mixture of its members' distributions
 (:meth:`MixturePrediction.combine`), so disagreement between members widens the PDF; a
-classifier committee predicts the mean of its members' P(quiescent).
+classifier committee predicts the mean of its members' P(quiescent) or class probabilities
+(the mixture of their Bernoulli or Categorical distributions).
 
 Each member's width is fitted to its own training data by maximum likelihood, and the mixture
 of members that agree closely inherits their (slightly optimistic or pessimistic) widths. With
@@ -24,6 +25,7 @@ from sklearn.base import BaseEstimator, clone
 from photcat.models.base import NotFittedError, predict_dist
 from photcat.models.predictions import (
     BernoulliPrediction,
+    CategoricalPrediction,
     MixturePrediction,
     fit_width_scale,
     mix_members,
@@ -88,7 +90,7 @@ class Committee(BaseEstimator):
 
     @property
     def task(self) -> str:
-        """``"photoz"`` or ``"quiescent"``, from the members."""
+        """``"photoz"``, ``"quiescent"`` or ``"class"``, from the members."""
         ests = getattr(self, "members_", None) or self._templates()
         tasks = {getattr(e, "task", None) for e in ests}
         if len(tasks) != 1 or None in tasks:
@@ -127,22 +129,38 @@ class Committee(BaseEstimator):
     def _combine(self, X, errors) -> MixturePrediction:
         return mix_members(self._member_predictions(X, errors))
 
-    def predict_dist(self, X, *, errors=None) -> MixturePrediction | BernoulliPrediction:
-        """Mixture of the members' PDFs, width-calibrated (photo-z), or mean P(quiescent)."""
+    def predict_dist(
+        self, X, *, errors=None
+    ) -> MixturePrediction | BernoulliPrediction | CategoricalPrediction:
+        """Mixture of the members' PDFs, width-calibrated (photo-z), mean P(quiescent), or
+        mean class probabilities."""
         scale = getattr(self, "width_scale_", 1.0) if self.task == "photoz" else 1.0
         return mix_members(self._member_predictions(X, errors), scale)
 
     def predict(self, X, *, errors=None) -> np.ndarray:
-        """Point photo-z (the mixture's mean) or 0/1 labels (P(quiescent) >= 0.5)."""
+        """Point photo-z (the mixture's mean), 0/1 labels (P(quiescent) >= 0.5) or the most
+        probable class."""
         pred = self.predict_dist(X, errors=errors)
-        return pred.label().astype(int) if self.task == "quiescent" else pred.mean()
+        if self.task == "quiescent":
+            return pred.label().astype(int)
+        return pred.label() if self.task == "class" else pred.mean()
 
     def predict_proba(self, X, *, errors=None) -> np.ndarray:
-        """``(n, 2)`` array for classifier committees: P(star-forming), P(quiescent)."""
+        """Classifier committees: ``(n, 2)`` P(star-forming), P(quiescent), or
+        ``(n, n_classes)`` class probabilities in ``classes_`` order."""
+        if self.task == "class":
+            return self.predict_dist(X, errors=errors).probs
         if self.task != "quiescent":
             raise AttributeError("predict_proba is only defined for classifier committees")
         p = self.predict_dist(X, errors=errors).p
         return np.column_stack([1.0 - p, p])
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The members' classes (classifier committees)."""
+        if not hasattr(self, "members_"):
+            raise AttributeError("classes_: the committee is not fitted")
+        return self.members_[0].classes_
 
     # ------------------------------------------------------------------ persistence hooks
     def _save_state(self, folder: Path) -> dict:

@@ -26,7 +26,12 @@ import numpy as np
 from scipy.special import erf, expit
 
 from photcat.models import likelihoods as lik
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction, mix_members
+from photcat.models.predictions import (
+    BernoulliPrediction,
+    CategoricalPrediction,
+    MixturePrediction,
+    mix_members,
+)
 
 CHUNK_ROWS = 16_384  # rows per forward chunk: a 32-wide float32 layer is 2 MiB
 
@@ -47,7 +52,7 @@ INPLACE_ACTIVATIONS = {
 class Network:
     """One fitted MLP: float32 layers plus its float64 standardisers."""
 
-    likelihood: str  # "normal", "mixture" or "bernoulli"
+    likelihood: str  # "normal", "mixture", "bernoulli" or "categorical"
     kernels: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
     activations: tuple[str, ...]
@@ -57,6 +62,7 @@ class Network:
     y_scale: float
     e_mean: np.ndarray | None = None  # error-input standardiser (error_mode "inputs"/"both")
     e_scale: np.ndarray | None = None
+    classes: tuple[str, ...] | None = None  # categorical: the class of each output
 
     @classmethod
     def from_parts(
@@ -64,9 +70,13 @@ class Network:
         likelihood: str,
         layers: list[tuple[np.ndarray, np.ndarray, str]],
         scalers: dict,
+        classes: tuple[str, ...] | None = None,
     ) -> Network:
         """A network from its (kernel, bias, activation) layers and its standardisers in the
-        ``scaler.json`` form: ``{"x": {"mean", "scale"}, "e": ... or None, "y": ... or None}``."""
+        ``scaler.json`` form: ``{"x": {"mean", "scale"}, "e": ... or None, "y": ... or None}``;
+        ``classes``: the class names of a categorical network's outputs, in order."""
+        if (likelihood == "categorical") != (classes is not None):
+            raise ValueError("a categorical network, and only one, needs its class names")
         sx, se, sy = scalers["x"], scalers.get("e"), scalers.get("y")
         return cls(
             likelihood=likelihood,
@@ -79,6 +89,7 @@ class Network:
             y_scale=float(sy["scale"][0]) if sy else 1.0,
             e_mean=np.asarray(se["mean"], dtype=np.float64) if se else None,
             e_scale=np.asarray(se["scale"], dtype=np.float64) if se else None,
+            classes=None if classes is None else tuple(str(c) for c in classes),
         )
 
     @property
@@ -112,24 +123,41 @@ class Network:
 
     def predict_dist(
         self, X: np.ndarray, errors: np.ndarray | None = None
-    ) -> MixturePrediction | BernoulliPrediction:
+    ) -> MixturePrediction | BernoulliPrediction | CategoricalPrediction:
         """The network's distribution for features ``X`` (and their errors), in the target's
-        units: a Normal or Normal mixture of redshift, or P(quiescent)."""
+        units: a Normal or Normal mixture of redshift, P(quiescent) or class probabilities."""
         return self.distribution(self.raw(self.inputs(X, errors)))
 
-    def distribution(self, raw: np.ndarray) -> MixturePrediction | BernoulliPrediction:
+    def distribution(
+        self, raw: np.ndarray
+    ) -> MixturePrediction | BernoulliPrediction | CategoricalPrediction:
         """Raw outputs -> the distribution, in the target's units."""
-        return distribution(self.likelihood, raw, self.y_mean, self.y_scale)
+        return distribution(self.likelihood, raw, self.y_mean, self.y_scale, self.classes)
+
+
+TASK_OF_LIKELIHOOD = {
+    "normal": "photoz",
+    "mixture": "photoz",
+    "bernoulli": "quiescent",
+    "categorical": "class",
+}
 
 
 def distribution(
-    likelihood: str, raw: np.ndarray, y_mean: float = 0.0, y_scale: float = 1.0
-) -> MixturePrediction | BernoulliPrediction:
-    """A network's raw outputs (float32 or float64) as its distribution: P(quiescent), or a
-    Normal / Normal mixture of the target un-standardised by ``y_mean`` and ``y_scale``."""
+    likelihood: str,
+    raw: np.ndarray,
+    y_mean: float = 0.0,
+    y_scale: float = 1.0,
+    classes: tuple[str, ...] | None = None,
+) -> MixturePrediction | BernoulliPrediction | CategoricalPrediction:
+    """A network's raw outputs (float32 or float64) as its distribution: P(quiescent), class
+    probabilities (``classes``: the outputs' class names), or a Normal / Normal mixture of
+    the target un-standardised by ``y_mean`` and ``y_scale``."""
     r = raw.astype(np.float64)
     if likelihood == "bernoulli":
         return BernoulliPrediction(lik.bernoulli_params(r))
+    if likelihood == "categorical":
+        return CategoricalPrediction(lik.categorical_params(r), tuple(classes or ()))
     if likelihood == "normal":
         loc, scale = lik.normal_params(r)
         return MixturePrediction.normal(loc * y_scale + y_mean, scale * y_scale)
@@ -137,9 +165,11 @@ def distribution(
     return MixturePrediction(w, loc * y_scale + y_mean, scale * y_scale)
 
 
-def network_from_keras(model, likelihood: str, scalers: dict) -> Network | None:
+def network_from_keras(
+    model, likelihood: str, scalers: dict, classes: tuple[str, ...] | None = None
+) -> Network | None:
     """The :class:`Network` of a Keras model made of Dense layers with known activations
-    (``scalers`` in the ``scaler.json`` form), else None."""
+    (``scalers`` in the ``scaler.json`` form; ``classes`` of a categorical network), else None."""
     layers = []
     for layer in model.layers:
         weights = layer.get_weights()
@@ -151,14 +181,14 @@ def network_from_keras(model, likelihood: str, scalers: dict) -> Network | None:
         if act not in INPLACE_ACTIVATIONS:
             return None
         layers.append((weights[0], weights[1], act))
-    return Network.from_parts(likelihood, layers, scalers)
+    return Network.from_parts(likelihood, layers, scalers, classes)
 
 
 @dataclass(frozen=True)
 class Forward:
     """The compiled forward pass of a network or an equal-weight committee of networks."""
 
-    task: str  # "photoz" or "quiescent"
+    task: str  # "photoz", "quiescent" or "class"
     networks: tuple[Network, ...]
     width_scale: float = 1.0  # a calibrated committee's stretch (Committee.width_scale_)
 
@@ -168,7 +198,7 @@ class Forward:
 
     def predict_dist(
         self, X: np.ndarray, errors: np.ndarray | None = None
-    ) -> MixturePrediction | BernoulliPrediction:
+    ) -> MixturePrediction | BernoulliPrediction | CategoricalPrediction:
         """The committee's distribution, mixed as :class:`~photcat.models.committee.Committee`
         mixes it (:func:`~photcat.models.predictions.mix_members`)."""
         preds = [net.predict_dist(X, errors) for net in self.networks]
@@ -182,10 +212,10 @@ def compile_forward(est) -> Forward | None:
     nets = [getattr(e, "forward_", None) for e in (members if members is not None else [est])]
     if not nets or any(n is None for n in nets):
         return None
-    kinds = {n.likelihood == "bernoulli" for n in nets}
+    kinds = {TASK_OF_LIKELIHOOD[n.likelihood] for n in nets}
     if len(kinds) != 1:
         return None
-    task = "quiescent" if kinds.pop() else "photoz"
+    task = kinds.pop()
     scale = float(getattr(est, "width_scale_", 1.0)) if members is not None else 1.0
     return Forward(task, tuple(nets), scale)
 

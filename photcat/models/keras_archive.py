@@ -24,13 +24,14 @@ import numpy as np
 
 from photcat.models import likelihoods as lik
 from photcat.models.committee import check_member_folder
-from photcat.models.forward import INPLACE_ACTIVATIONS, Forward, Network
+from photcat.models.forward import INPLACE_ACTIVATIONS, TASK_OF_LIKELIHOOD, Forward, Network
 from photcat.models.persistence import check_model_folder, from_json
 
 _NETWORKS = {
     "photcat.models.networks.NormalMLP": "normal",
     "photcat.models.networks.MixtureMLP": "mixture",
     "photcat.models.networks.BernoulliMLP": "bernoulli",
+    "photcat.models.networks.CategoricalMLP": "categorical",
 }
 _COMMITTEE = "photcat.models.committee.Committee"
 
@@ -62,10 +63,10 @@ def forward_from_manifest(folder: str | os.PathLike, manifest: dict) -> Forward 
         nets, scale = [_network(node, folder)], 1.0
     if not nets or any(n is None for n in nets):
         return None
-    kinds = {n.likelihood == "bernoulli" for n in nets}
+    kinds = {TASK_OF_LIKELIHOOD[n.likelihood] for n in nets}
     if len(kinds) != 1:
         return None
-    return Forward("quiescent" if kinds.pop() else "photoz", tuple(nets), scale)
+    return Forward(kinds.pop(), tuple(nets), scale)
 
 
 def _network(node: dict, folder: Path) -> Network | None:
@@ -87,10 +88,18 @@ def _network(node: dict, folder: Path) -> Network | None:
         return None
     scalers = json.loads(scaler_file.read_text())
     n_in = len(scalers["x"]["mean"]) + (len(scalers["e"]["mean"]) if scalers.get("e") else 0)
-    n_out = lik.n_outputs(likelihood, int(params.get("n_components", 1)))
+    classes = None
+    if likelihood == "categorical":
+        classes = state.get("classes_")
+        if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+            return None
+        classes = tuple(classes)
+    n_out = (
+        len(classes) if classes else lik.n_outputs(likelihood, int(params.get("n_components", 1)))
+    )
     if layers[0][0].shape[0] != n_in or layers[-1][0].shape[1] != n_out:
         return None
-    return Network.from_parts(likelihood, layers, scalers)
+    return Network.from_parts(likelihood, layers, scalers, classes)
 
 
 def _dense_chain(archive: Path) -> list[tuple[np.ndarray, np.ndarray, str]] | None:

@@ -6,6 +6,7 @@ module says how raw outputs map to a distribution and gives its negative log-lik
 - ``normal``:    raw ``(loc, s)``            -> Normal(loc, softplus(s) + SCALE_FLOOR)
 - ``mixture``:   raw ``(logits_K, loc_K, s_K)`` -> sum_k softmax(logits)_k Normal(loc_k, softplus(s_k) + SCALE_FLOOR)
 - ``bernoulli``: raw ``(logit,)``            -> Bernoulli(sigmoid(logit)); NLL = binary cross-entropy
+- ``categorical``: raw ``(logits_K,)``       -> Categorical(softmax(logits)); NLL = cross-entropy
 
 The Keras losses (``*_nll``) build ``tfp.distributions`` objects, so TensorFlow and TFP are
 imported inside the functions only. The numpy twins (``*_params``) give the identical mapping
@@ -22,17 +23,24 @@ from scipy.special import expit
 
 SCALE_FLOOR = 1e-3  # minimum Normal scale, in scaled-target units; keeps the NLL finite
 
-LIKELIHOODS = ("normal", "mixture", "bernoulli")
+LIKELIHOODS = ("normal", "mixture", "bernoulli", "categorical")
 
 
 def n_outputs(likelihood: str, n_components: int = 1) -> int:
-    """Number of raw network outputs a likelihood needs."""
+    """Number of raw network outputs a likelihood needs (``n_components``: the number of
+    mixture components, or of classes for ``categorical``)."""
     if likelihood == "normal":
         return 2
     if likelihood == "mixture":
         return 3 * int(n_components)
     if likelihood == "bernoulli":
         return 1
+    if likelihood == "categorical":
+        if int(n_components) < 2:
+            raise ValueError(
+                f"a categorical likelihood needs at least 2 classes, got {n_components}"
+            )
+        return int(n_components)
     raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
 
 
@@ -73,6 +81,11 @@ def bernoulli_distribution(raw):
     import tensorflow as tf
 
     return _tfd().Bernoulli(logits=raw[..., 0], dtype=tf.float32)
+
+
+def categorical_distribution(raw):
+    """``tfd.Categorical`` from raw logits ``(..., K)``."""
+    return _tfd().Categorical(logits=raw)
 
 
 def _flat_target(y_true):
@@ -124,12 +137,26 @@ def bernoulli_nll(y_true, raw):
     return -tf.reduce_mean(bernoulli_distribution(raw).log_prob(_flat_target(y_true)))
 
 
+def categorical_nll(y_true, raw):
+    """Mean Categorical NLL (cross-entropy, nats) per object; ``y_true`` holds class indices
+    0..K-1 (Keras loss signature)."""
+    import tensorflow as tf
+
+    k = tf.cast(_flat_target(y_true), tf.int32)
+    return -tf.reduce_mean(categorical_distribution(raw).log_prob(k))
+
+
 def keras_loss(likelihood: str, nll_beta: float = 0.0) -> Callable:
     """The Keras loss function (y_true, raw) -> scalar NLL for a likelihood name.
 
     ``nll_beta > 0`` (Normal only) gives :func:`beta_normal_nll`.
     """
-    losses = {"normal": normal_nll, "mixture": mixture_nll, "bernoulli": bernoulli_nll}
+    losses = {
+        "normal": normal_nll,
+        "mixture": mixture_nll,
+        "bernoulli": bernoulli_nll,
+        "categorical": categorical_nll,
+    }
     if likelihood not in losses:
         raise ValueError(f"unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}")
     if not 0.0 <= float(nll_beta) <= 1.0:
@@ -166,3 +193,12 @@ def mixture_params(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def bernoulli_params(raw: np.ndarray) -> np.ndarray:
     """P(class 1) from a raw logit ``(n, 1)``."""
     return expit(raw[:, 0])
+
+
+def categorical_params(raw: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(n, K)`` from raw logits ``(n, K)`` (softmax, as
+    :func:`categorical_distribution`)."""
+    z = raw - raw.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    return p

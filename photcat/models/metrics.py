@@ -25,6 +25,16 @@ Classifiers (y = 1 quiescent, 0 star-forming; p = P(quiescent)): ``accuracy`` at
 ``log_loss`` (p clipped to [1e-15, 1 - 1e-15]), and a reliability table (equal-width bins in p:
 mean predicted p, observed quiescent fraction, count) with its expected calibration error.
 
+Object classes (y = each object's true class name, ``pred`` a
+:class:`~photcat.models.predictions.CategoricalPrediction` over K classes): ``accuracy`` of the
+most probable class; per class ``completeness`` (recall: the fraction of the class's objects
+classified as it), ``purity`` (precision: the fraction of objects classified as the class that
+belong to it) and ``f1`` (their harmonic mean); ``macro_f1`` = unweighted mean of the classes'
+F1; ``log_loss`` = −mean log p_true (clipped at 1e-15; the Categorical NLL); ``brier`` =
+mean over objects of sum_k (p_k − 1[y = k])² (Brier 1950's multi-class score, 0 … 2);
+per-class reliability of p_k against 1[y = k] (one class against the rest) and its ``ece``;
+the confusion matrix (rows: true class, columns: predicted).
+
 Uncertainty of a comparison: ``paired_bootstrap`` resamples the test objects (the same resample
 for both estimates) and gives the 95 % interval of the difference in sigma_rms, sigma_nmad and
 outlier_fraction.
@@ -40,7 +50,12 @@ import numpy as np
 from scipy.special import ndtr
 from scipy.stats import kstest
 
-from photcat.models.predictions import P68, BernoulliPrediction, MixturePrediction
+from photcat.models.predictions import (
+    P68,
+    BernoulliPrediction,
+    CategoricalPrediction,
+    MixturePrediction,
+)
 
 NMAD_FACTOR = 1.4826
 OUTLIER_THRESHOLD = 0.15
@@ -390,4 +405,97 @@ def classifier_metrics(y, p, score=None, n_bins: int = 10, eps: float = 1e-15) -
         "brier_base_rate": float(base * (1.0 - base)),
         "log_loss": float(-np.mean(yy * np.log(pc) + (1.0 - yy) * np.log1p(-pc))),
         "reliability": reliability_table(yy, pp, n_bins=n_bins),
+    }
+
+
+CLASS_SCORES = ("log_loss", "brier", "error_rate")  # per-object scores whose mean is a metric
+
+
+def _true_index(y, pred: CategoricalPrediction) -> np.ndarray:
+    """Column index of each object's true class in ``pred`` (a clear error for a class the
+    prediction does not know)."""
+    from photcat.models.base import encode_classes
+
+    classes = np.asarray(pred.classes)
+    order = np.argsort(classes)
+    _, idx = encode_classes(y, classes[order])
+    if len(idx) != len(pred):
+        raise ValueError(f"{len(idx)} labels for {len(pred)} predictions")
+    return order[idx]
+
+
+def class_scores(y, pred: CategoricalPrediction, eps: float = 1e-15) -> dict[str, np.ndarray]:
+    """Per-object ``log_loss`` (−log p_true), ``brier`` (sum_k (p_k − 1[y = k])²) and
+    ``error_rate`` (1 where the most probable class is wrong): their means are the metrics."""
+    k = _true_index(y, pred)
+    rows = np.arange(len(pred))
+    onehot = np.zeros_like(pred.probs)
+    onehot[rows, k] = 1.0
+    return {
+        "log_loss": -np.log(np.clip(pred.probs[rows, k], eps, 1.0)),
+        "brier": np.sum((pred.probs - onehot) ** 2, axis=1),
+        "error_rate": (pred.index() != k).astype(float),
+    }
+
+
+def class_metrics(y, pred: CategoricalPrediction, n_bins: int = 10) -> dict:
+    """Object-class metrics (module docstring): accuracy, macro F1, per-class completeness,
+    purity, F1 and reliability (ECE), log loss, Brier score, confusion matrix."""
+    k = _true_index(y, pred)
+    n_cls = len(pred.classes)
+    guess = pred.index()
+    confusion = np.zeros((n_cls, n_cls), dtype=np.int64)
+    np.add.at(confusion, (k, guess), 1)
+    scores = class_scores(y, pred)
+    per_class = {}
+    for j, name in enumerate(pred.classes):
+        tp = confusion[j, j]
+        n_true, n_pred = confusion[j].sum(), confusion[:, j].sum()
+        comp = tp / n_true if n_true else None
+        pur = tp / n_pred if n_pred else None
+        f1 = 2 * tp / (n_true + n_pred) if n_true + n_pred else None
+        per_class[name] = {
+            "n": int(n_true),
+            "completeness": None if comp is None else float(comp),
+            "purity": None if pur is None else float(pur),
+            "f1": None if f1 is None else float(f1),
+            "reliability": reliability_table((k == j).astype(float), pred.probs[:, j], n_bins),
+        }
+    f1s = [c["f1"] for c in per_class.values() if c["f1"] is not None]
+    base = confusion.sum(axis=1).max() / max(len(k), 1)
+    return {
+        "n": int(len(k)),
+        "classes": list(pred.classes),
+        "accuracy": float(1.0 - scores["error_rate"].mean()),
+        "accuracy_majority": float(base),
+        "macro_f1": float(np.mean(f1s)) if f1s else None,
+        "log_loss": float(scores["log_loss"].mean()),
+        "brier": float(scores["brier"].mean()),
+        "ece_max": float(max(c["reliability"]["ece"] for c in per_class.values())),
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+    }
+
+
+def paired_bootstrap_means(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Paired bootstrap of mean(a) − mean(b) for per-object scores ``a``, ``b`` of the same
+    objects (e.g. :func:`class_scores`): ``diff``, ``ci95`` and ``p_a_better`` (fraction of
+    resamples with a strictly smaller mean), as :func:`paired_bootstrap`."""
+    d = _as_1d(a, "a") - _as_1d(b, "b")
+    if d.size == 0:
+        raise ValueError("paired_bootstrap_means needs at least one object")
+    rng = np.random.default_rng(seed)
+    means = np.concatenate(
+        [
+            d[rng.integers(0, d.size, size=(min(250, n_boot - s), d.size))].mean(axis=1)
+            for s in range(0, int(n_boot), 250)
+        ]
+    )
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {
+        "diff": float(d.mean()),
+        "ci95": [float(lo), float(hi)],
+        "p_a_better": float(np.mean(means < 0)),
+        "n_boot": int(n_boot),
+        "seed": int(seed),
     }

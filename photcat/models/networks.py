@@ -4,6 +4,8 @@
   (optionally beta-NLL, ``nll_beta``)
 - :class:`MixtureMLP`   photo-z, mixture of ``n_components`` Normals; NLL loss
 - :class:`BernoulliMLP` star-forming (0) / quiescent (1), logit output; Bernoulli NLL loss
+- :class:`CategoricalMLP` object classes (star / galaxy / QSO, ...), one logit per class
+  (softmax); Categorical NLL loss, i.e. the cross-entropy
 
 With ``bayesian=True`` every layer is a :class:`photcat.models.bayes.DenseVariational`
 (Bayes by backprop; KL scaled by ``1 / n_train``) and predictions integrate over
@@ -34,7 +36,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from photcat.models import likelihoods as lik
-from photcat.models.base import NotFittedError, PhotoZEstimator, QuiescentClassifier, check_Xy
+from photcat.models.base import (
+    NotFittedError,
+    ObjectClassifier,
+    PhotoZEstimator,
+    QuiescentClassifier,
+    check_Xy,
+    encode_classes,
+)
 from photcat.models.forward import INPLACE_ACTIVATIONS, distribution, network_from_keras
 from photcat.models.predictions import MixturePrediction, mix_members
 from photcat.models.scaling import Standardizer
@@ -171,6 +180,8 @@ class _KerasMLP:
     def _target(self, y: np.ndarray) -> np.ndarray:
         if self._regression:
             return self.scaler_y_.transform(y)
+        if self._likelihood == "categorical":
+            return y  # class indices, encoded by CategoricalMLP.fit
         if not np.isin(y, (0.0, 1.0)).all():
             raise ValueError("classifier labels y must be 0 (star-forming) or 1 (quiescent)")
         return y
@@ -222,6 +233,10 @@ class _KerasMLP:
             mean = lik.normal_params(raw)[0]
         elif self._likelihood == "mixture":
             mean = MixturePrediction(*lik.mixture_params(raw), lower=None).mean()  # scaled z
+        elif self._likelihood == "categorical":  # multi-class Brier score
+            p = lik.categorical_params(raw)
+            p[np.arange(len(p)), tv.astype(int)] -= 1.0
+            return float(np.mean(np.sum(p * p, axis=1)))
         else:
             mean = lik.bernoulli_params(raw)
         return float(np.mean((mean - tv.astype(np.float64)) ** 2))
@@ -382,7 +397,9 @@ class _KerasMLP:
                 "e": self.scaler_e_.to_dict() if self.scaler_e_ is not None else None,
                 "y": self.scaler_y_.to_dict() if self.scaler_y_ is not None else None,
             }
-            self.forward_ = network_from_keras(self.model_, self._likelihood, scalers)
+            self.forward_ = network_from_keras(
+                self.model_, self._likelihood, scalers, self._classes()
+            )
             if self.forward_ is None:
                 raise ValueError(f"{type(self).__name__}: not a chain of Dense layers")
             return
@@ -432,7 +449,14 @@ class _KerasMLP:
         if self.forward_ is not None:
             return self.forward_.predict_dist(X, E)
         raws = self._sampled_raw(self._net_inputs(X, E))
-        return mix_members([distribution(self._likelihood, r, *self._y_affine()) for r in raws])
+        affine = self._y_affine()
+        return mix_members(
+            [distribution(self._likelihood, r, *affine, self._classes()) for r in raws]
+        )
+
+    def _classes(self) -> tuple[str, ...] | None:
+        """The class names of a categorical network's outputs, else None."""
+        return None if self._likelihood != "categorical" else tuple(self.classes_.tolist())
 
     def _y_affine(self) -> tuple[float, float]:
         """(mean, scale) of the target standardiser (0, 1 for the classifier)."""
@@ -466,6 +490,7 @@ class _KerasMLP:
             "n_features_in_": int(self.n_features_in_),
             "n_train_": int(self.n_train_),
             "history_": self.history_,
+            **({"classes_": list(self._classes())} if self._classes() else {}),
         }
 
     def _load_state(self, folder: Path, state: dict, *, trusted: bool = False) -> None:
@@ -486,6 +511,8 @@ class _KerasMLP:
         self.n_features_in_ = int(state["n_features_in_"])
         self.n_train_ = int(state["n_train_"])
         self.history_ = state["history_"]
+        if self._likelihood == "categorical":
+            self.classes_ = np.asarray([str(c) for c in state["classes_"]])
         self._cache_weights()
 
 
@@ -686,3 +713,70 @@ class BernoulliMLP(_KerasMLP, QuiescentClassifier):
     def fit(self, X, y, *, validation=None, errors=None) -> BernoulliMLP:
         """Train on features ``X`` and labels ``y`` (1 quiescent, 0 star-forming)."""
         return self._fit(X, y, validation, errors)
+
+
+class CategoricalMLP(_KerasMLP, ObjectClassifier):
+    """Object-class MLP (e.g. STAR / GALAXY / QSO): one logit per class, softmax, trained on
+    the Categorical NLL (the cross-entropy), as :class:`BernoulliMLP` is on the Bernoulli's.
+
+    Labels may be any text or numbers; ``classes_`` holds them sorted, as text, and is the
+    column order of ``predict_proba``. Same training parameters as :class:`BernoulliMLP`;
+    ``monitor="mse"`` picks weights on the validation multi-class Brier score.
+    """
+
+    _likelihood = "categorical"
+    _regression = False
+
+    def __init__(
+        self,
+        hidden_layers: tuple[int, ...] = (32, 32),
+        activation: str = "tanh",
+        optimizer: str = "adam",
+        learning_rate: float = 3e-3,
+        momentum: float = 0.9,
+        lr_decay: str = "inverse_time",
+        lr_decay_rate: float = 0.01,
+        batch_size: int = 64,
+        epochs: int = 200,
+        patience: int | None = 20,
+        monitor: str = "nll",
+        validation_fraction: float = 0.1,
+        clipnorm: float | None = 5.0,
+        random_state: int = 0,
+        deterministic: bool = True,
+        error_mode: str = "none",
+        bayesian: bool = False,
+        n_weight_samples: int = 20,
+        prior_std: float = 1.0,
+    ) -> None:
+        self.hidden_layers = hidden_layers
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.lr_decay = lr_decay
+        self.lr_decay_rate = lr_decay_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.monitor = monitor
+        self.validation_fraction = validation_fraction
+        self.clipnorm = clipnorm
+        self.random_state = random_state
+        self.deterministic = deterministic
+        self.error_mode = error_mode
+        self.bayesian = bayesian
+        self.n_weight_samples = n_weight_samples
+        self.prior_std = prior_std
+
+    def _n_components(self) -> int:
+        return int(self.classes_.size)
+
+    def fit(self, X, y, *, validation=None, errors=None) -> CategoricalMLP:
+        """Train on features ``X`` and class labels ``y``; ``validation`` = ``(X_val,
+        y_val)`` or ``(X_val, y_val, errors_val)``, its labels among those of ``y``."""
+        self.classes_, idx = encode_classes(y)
+        if validation is not None:
+            _, vidx = encode_classes(validation[1], self.classes_)
+            validation = (validation[0], vidx, *validation[2:])
+        return self._fit(X, idx, validation, errors)

@@ -3,7 +3,9 @@
 Photo-z predictions are Gaussian mixtures per object (a single Normal is a mixture with one
 component; a committee is the mixture of its members), so every estimator, classical or
 neural, answers the same questions: mean, standard deviation, quantiles, CDF at any z and
-PDF on a grid. Star-forming/quiescent predictions are Bernoulli probabilities.
+PDF on a grid. Star-forming/quiescent predictions are Bernoulli probabilities; object
+classes (star / galaxy / QSO, or whatever classes a label column names) are Categorical
+probabilities.
 
 Redshifts are never negative, so a photo-z mixture is *truncated* at ``lower`` (default
 z = 0) and renormalised: its CDF, quantiles, mean, standard deviation, PIT, CRPS and gridded
@@ -344,14 +346,69 @@ class BernoulliPrediction:
         return (self.p >= threshold).astype(np.int8)
 
 
+@dataclass(frozen=True)
+class CategoricalPrediction:
+    """Per-object class probabilities: ``probs`` (n_objects, n_classes), rows summing to 1,
+    columns in the order of ``classes`` (the label values, e.g. ``("GALAXY", "QSO", "STAR")``).
+    """
+
+    probs: np.ndarray
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        p = np.clip(np.atleast_2d(np.asarray(self.probs, dtype=np.float64)), 0.0, 1.0)
+        classes = tuple(str(c) for c in self.classes)
+        if p.shape[1] != len(classes):
+            raise ValueError(f"{p.shape[1]} probability columns for {len(classes)} classes")
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"classes repeat: {classes}")
+        tot = p.sum(axis=1, keepdims=True)
+        object.__setattr__(self, "probs", p / np.where(tot > 0, tot, 1.0))
+        object.__setattr__(self, "classes", classes)
+
+    def __len__(self) -> int:
+        return self.probs.shape[0]
+
+    def __getitem__(self, idx) -> CategoricalPrediction:
+        return CategoricalPrediction(self.probs[idx], self.classes)
+
+    def p(self, name: str) -> np.ndarray:
+        """P(class ``name``) per object."""
+        if name not in self.classes:
+            raise KeyError(f"no class {name!r}; classes: {list(self.classes)}")
+        return self.probs[:, self.classes.index(name)]
+
+    def index(self) -> np.ndarray:
+        """Column index of the most probable class per object (the first on ties)."""
+        return np.argmax(self.probs, axis=1)
+
+    def label(self) -> np.ndarray:
+        """The most probable class's name per object."""
+        return np.asarray(self.classes, dtype=object)[self.index()]
+
+    def entropy(self) -> np.ndarray:
+        """Shannon entropy of each object's class distribution, in nats (0: certain;
+        log(n_classes): uniform)."""
+        p = self.probs
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -np.sum(np.where(p > 0, p * np.log(p), 0.0), axis=1)
+
+
 def mix_members(
-    preds: list[MixturePrediction] | list[BernoulliPrediction], width_scale: float = 1.0
-) -> MixturePrediction | BernoulliPrediction:
+    preds: list[MixturePrediction] | list[BernoulliPrediction] | list[CategoricalPrediction],
+    width_scale: float = 1.0,
+) -> MixturePrediction | BernoulliPrediction | CategoricalPrediction:
     """A committee's prediction from its members': the equal-weight mixture of their redshift
     distributions stretched by ``width_scale`` (:meth:`MixturePrediction.scaled`), or the
-    mean of their P(quiescent). The one definition of committee mixing."""
+    mean of their P(quiescent) or class probabilities (the mixture of their Bernoulli or
+    Categorical distributions). The one definition of committee mixing."""
     if isinstance(preds[0], BernoulliPrediction):
         return BernoulliPrediction(np.mean([p.p for p in preds], axis=0))
+    if isinstance(preds[0], CategoricalPrediction):
+        classes = {p.classes for p in preds}
+        if len(classes) != 1:
+            raise ValueError(f"members predict different classes: {sorted(classes)}")
+        return CategoricalPrediction(np.mean([p.probs for p in preds], axis=0), classes.pop())
     mixed = preds[0] if len(preds) == 1 else MixturePrediction.combine(preds)
     return mixed.scaled(width_scale)
 

@@ -59,10 +59,32 @@ MODELS: dict[str, tuple[str, str, dict[str, Any], int | None]] = {
         {},
         None,
     ),
+    # object classes (star / galaxy / QSO): the Categorical likelihood; evidence:
+    # benchmarks/classify.py and docs/classes.md
+    "categorical-committee": ("class", "photcat.models.networks:CategoricalMLP", {}, 5),
+    "categorical-mlp": ("class", "photcat.models.networks:CategoricalMLP", {}, None),
+    "bayes-categorical-mlp": (
+        "class",
+        "photcat.models.networks:CategoricalMLP",
+        {"bayesian": True},
+        None,
+    ),
+    "logistic-classes": ("class", "photcat.models.classical:LogisticClasses", {}, None),
+    "random-forest-classes": ("class", "photcat.models.classical:RandomForestClasses", {}, None),
+    "gradient-boosting-classes": (
+        "class",
+        "photcat.models.classical:GradientBoostingClasses",
+        {},
+        None,
+    ),
 }
 _COMMITTEE_PARAMS = ("calibrate_width",)  # go to the Committee, not to its members
-DEFAULTS: dict[str, str] = {"photoz": "normal-committee", "quiescent": "bernoulli-committee"}
-TASKS: tuple[str, ...] = ("photoz", "quiescent")
+DEFAULTS: dict[str, str] = {
+    "photoz": "normal-committee",
+    "quiescent": "bernoulli-committee",
+    "class": "categorical-committee",
+}
+TASKS: tuple[str, ...] = ("photoz", "quiescent", "class")
 
 
 def names(task: str | None = None) -> list[str]:
@@ -71,7 +93,7 @@ def names(task: str | None = None) -> list[str]:
 
 
 def model_task(name: str) -> str:
-    """``photoz`` or ``quiescent`` for a model name (clear error for unknown names)."""
+    """``photoz``, ``quiescent`` or ``class`` for a model name (clear error for unknown names)."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     return MODELS[name][0]
