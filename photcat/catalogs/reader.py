@@ -98,6 +98,9 @@ def _resolve(schemas: tuple[Schema, ...], names: list[str], path: Path) -> _Reso
                     need(f"ivar_{b}", s.column(s.flux_ivar, b))
                 else:
                     need(f"fluxerr_{b}", s.column(s.flux_err, b))
+            if s.psf_mag and s.model_mag:
+                need(f"psfmag_{b}", s.column(s.psf_mag, b), required=False)
+                need(f"modelmag_{b}", s.column(s.model_mag, b), required=False)
             if s.extinction:
                 need(f"extinction_{b}", s.column(s.extinction, b), required=False)
             elif s.mw_transmission:
@@ -222,6 +225,11 @@ def _canonicalise(chunk, res: _Resolved, path: Path, keep_columns: bool) -> pd.D
         out[f"mag_{b}"], out[f"magerr_{b}"], out[f"flag_{b}"] = mag, err, flag
         if flux is not None:
             out[f"flux_{b}"], out[f"fluxerr_{b}"] = flux, fluxerr
+    for b in res.required:
+        if f"psfmag_{b}" in c and f"modelmag_{b}" in c:
+            out[f"psf_model_{b}"] = V.psf_minus_model(
+                raw[c[f"psfmag_{b}"]], raw[c[f"modelmag_{b}"]]
+            )
     if "obj_type" in c or "spec_class" in c:
         out["object_class"] = _object_class(raw, c, s.name == "canonical")
     if "z" in c:

@@ -86,6 +86,11 @@ class Schema:
     # canonical column object_class (photcat.catalogs.flags.OBJECT_CLASSES)
     obj_type: str | None = None
     spec_class: str | None = None
+    # PSF and model magnitude templates of the same band: when a file has both, the canonical
+    # column psf_model_<b> = psf − model (mag; ≈ 0 for a point source, positive for an
+    # extended one), a morphology feature of the object-class models (photcat.features.spec)
+    psf_mag: str | None = None
+    model_mag: str | None = None
     # order of the bands in vector columns (NAME[{i}]); None: ``bands`` (so a preset whose
     # band list is changed still reads the right element)
     vector_bands: tuple[str, ...] | None = None
@@ -252,6 +257,11 @@ SDSS_MAG = Schema(
     extinction_ref="r",
     obj_type="type",
     spec_class="class",
+    # SDSS PhotoObj names; photo classifies an object as extended when psfMag − cModelMag >
+    # 0.145 (https://www.sdss4.org/dr17/algorithms/classify/) and forces model and PSF
+    # magnitudes of unresolved objects to agree in the mean (docs/classes.md)
+    psf_mag="psfMag_{b}",
+    model_mag="modelMag_{b}",
 )
 SDSS_FLUX = replace(
     SDSS_MAG,

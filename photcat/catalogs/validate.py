@@ -45,6 +45,15 @@ def value_flags(x: np.ndarray, missing_values: tuple[float, ...] = ()) -> np.nda
     return f
 
 
+def psf_minus_model(psf_raw, model_raw) -> np.ndarray:
+    """PSF minus model magnitude of one band (mag), NaN where either is missing, a sentinel
+    or outside the plausible magnitude range (:func:`value_flags`). Both are the catalogue's
+    own magnitudes of the same band, so zero points, AB offsets and extinction cancel."""
+    psf, model = to_float(psf_raw)[0], to_float(model_raw)[0]
+    good = (value_flags(psf) == 0) & (value_flags(model) == 0)
+    return np.where(good, psf - model, np.nan)
+
+
 def error_flags(err: np.ndarray) -> np.ndarray:
     """Flags for a magnitude error: invalid (NaN/inf/sentinel), negative, above 5 mag."""
     f = np.zeros(err.shape, dtype=np.uint16)

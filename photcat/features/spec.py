@@ -29,6 +29,11 @@ magnitudes (Lupton, Gunn & Szalay 1999) with the band's SDSS softening ``b``
 error (no Pogson magnitude) is a good band with a finite magnitude, else from ``mag_<b>``.
 Bands without a softening stay Pogson. Specifications saved before this option read as
 ``"pogson"`` and rebuild exactly the features they were trained on.
+
+Morphology (``morphology``: bands): one feature ``psf-model_<b>`` per band, the canonical
+column ``psf_model_<b>`` (PSF minus model magnitude, SDSS ``psfMag − modelMag``; ≈ 0 for a
+point source). A row without it has the value 0 and ``masked`` True under "mask" and
+"impute", and is not usable under "drop"; it does not count as a missing band.
 """
 
 from __future__ import annotations
@@ -124,6 +129,7 @@ class FeatureSpec:
     imputed_error: float = 1.0
     limits: tuple[tuple[str, float], ...] | None = None
     magnitudes: str = "pogson"
+    morphology: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from photcat.catalogs.bands import canonical_name
@@ -148,6 +154,10 @@ class FeatureSpec:
             if ref not in bands:
                 raise ValueError(f"reference_band {ref!r} is not in bands {bands}")
             object.__setattr__(self, "reference_band", ref)
+        morph = tuple(canonical_name(b) for b in self.morphology)
+        if len(set(morph)) != len(morph):
+            raise ValueError(f"morphology bands repeat: {morph}")
+        object.__setattr__(self, "morphology", morph)
         if self.flag_policy not in POLICIES:
             raise ValueError(f"flag_policy must be one of {POLICIES}, got {self.flag_policy!r}")
         if self.magnitudes not in MAGNITUDES:
@@ -184,6 +194,7 @@ class FeatureSpec:
         names = [f"{a}-{b}" for a, b in self.colour_pairs]
         if self.reference_band is not None:
             names.append(f"mag_{self.reference_band}")
+        names += [f"psf-model_{b}" for b in self.morphology]
         return tuple(names)
 
     @property
@@ -215,6 +226,7 @@ class FeatureSpec:
             "imputed_error": float(self.imputed_error),
             "limits": None if self.limits is None else {b: float(v) for b, v in self.limits},
             "magnitudes": self.magnitudes,
+            **({"morphology": list(self.morphology)} if self.morphology else {}),
         }
 
     @classmethod
@@ -235,6 +247,7 @@ class FeatureSpec:
             "imputed_error",
             "limits",
             "magnitudes",
+            "morphology",
         }
         unknown = set(d) - known
         if unknown:
@@ -247,6 +260,7 @@ class FeatureSpec:
             kw["colours"] = tuple(tuple(p) for p in d["colours"])
         if d.get("limits") is not None:
             kw["limits"] = tuple((b, float(v)) for b, v in d["limits"].items())
+        kw["morphology"] = tuple(d.get("morphology") or ())
         return cls(**kw)
 
     def to_json(self) -> str:
@@ -283,6 +297,7 @@ class FeatureSpec:
             "imputed_error": self.imputed_error,
             "limits": self.limits,
             "magnitudes": self.magnitudes,
+            "morphology": self.morphology,
         }
 
     # ---------------------------------------------------------------- building
@@ -403,10 +418,23 @@ def build(table: Any, spec: FeatureSpec) -> Features:
     if spec.reference_band is not None:
         cols.append(mags[:, idx[spec.reference_band]])
         col_err.append(errs[:, idx[spec.reference_band]])
+    morph_missing = np.zeros(n, dtype=bool)
+    for b in spec.morphology:
+        if f"psf_model_{b}" not in table.columns:
+            raise KeyError(
+                f"table lacks column 'psf_model_{b}' (PSF minus model magnitude) for the "
+                f"morphology feature of band {b!r}: read a catalogue with both magnitudes"
+            )
+        v = pd.to_numeric(table[f"psf_model_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
+        morph_missing |= ~np.isfinite(v)
+        cols.append(v)
+        col_err.append(np.zeros(n))
+    if spec.flag_policy == "drop":
+        usable &= ~morph_missing
     X = np.column_stack(cols)
     E = np.column_stack(col_err)
     masked = None
-    if spec.flag_policy == "mask":
+    if spec.flag_policy == "mask" or (spec.morphology and spec.flag_policy == "impute"):
         masked = np.isnan(X)
         X = np.nan_to_num(X, nan=0.0)
         E = np.nan_to_num(E, nan=0.0)
@@ -414,11 +442,12 @@ def build(table: Any, spec: FeatureSpec) -> Features:
     if spec.include_errors:
         blocks.append(E)
         eblocks.append(np.zeros_like(E))
+    if spec.include_errors and masked is not None:
+        masked = np.hstack([masked, masked])
     if spec.flag_policy == "mask":
         blocks.append((~good).astype(float))
         eblocks.append(np.zeros((n, len(spec.bands))))
-        parts = [masked] * (2 if spec.include_errors else 1) + [np.zeros((n, len(spec.bands)), bool)]  # fmt: skip
-        masked = np.hstack(parts)
+        masked = np.hstack([masked, np.zeros((n, len(spec.bands)), bool)])
     X = np.hstack(blocks).astype(np.float32)
     E = np.hstack(eblocks).astype(np.float32)
 

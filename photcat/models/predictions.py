@@ -413,6 +413,47 @@ def mix_members(
     return mixed.scaled(width_scale)
 
 
+POINT_MASS_STD = 1e-4  # width (redshift) of the Normal that stands for a point mass (stars: z = 0)
+
+
+def mix_by_class(
+    probs: CategoricalPrediction,
+    per_class: dict[str, MixturePrediction],
+    points: dict[str, float] | None = None,
+) -> MixturePrediction:
+    """The class-probability-weighted mixture of per-class redshift distributions:
+    p(z) = sum_c P(c) p_c(z), per object.
+
+    ``per_class``: each modelled class's prediction for the same objects; ``points``: classes
+    whose redshift is a known value (stars: ``{"STAR": 0.0}``), each a Normal of width
+    :data:`POINT_MASS_STD`. Every class of ``probs`` must be in one of the two. The result
+    is truncated at the per-class predictions' ``lower``.
+    """
+    points = dict(points or {})
+    missing = [c for c in probs.classes if c not in per_class and c not in points]
+    if missing:
+        raise ValueError(f"no redshift distribution for class(es) {missing}")
+    n = len(probs)
+    ws, ms, ss = [], [], []
+    for c in probs.classes:
+        pc = probs.p(c)[:, None]
+        if c in per_class:
+            pred = per_class[c]
+            if len(pred) != n:
+                raise ValueError(f"class {c!r}: {len(pred)} predictions for {n} objects")
+            ws.append(pred.weights * pc)
+            ms.append(pred.means)
+            ss.append(pred.stds)
+        else:
+            ws.append(pc)
+            ms.append(np.full((n, 1), float(points[c])))
+            ss.append(np.full((n, 1), POINT_MASS_STD))
+    lower = _same_lower(list(per_class.values())) if per_class else 0.0
+    w = np.concatenate(ws, axis=1)
+    w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)  # no mass anywhere: equal weights
+    return MixturePrediction(w, np.concatenate(ms, axis=1), np.concatenate(ss, axis=1), lower)
+
+
 def _mixture_root(w, m, s, comp, qk, tol: float, max_iter: int = 200) -> np.ndarray:
     """x per object with sum_k w_k Phi((x - m_k) / s_k) = qk (see ``quantile``; ``qk`` a
     level, or one per object).

@@ -308,8 +308,11 @@ def cmd_train(args) -> int:
         )
     features = tuple(c.strip() for c in (args.features or "").split(",") if c.strip())
     if features and not args.label:
-        what = "the redshift column" if args.target == "photoz" else "the 0/1 quiescent column"
+        what = {"photoz": "the redshift column", "quiescent": "the 0/1 quiescent column"}
+        what = what.get(args.target, "the class column")
         raise UsageError(f"--features needs --label COL naming {what} for --target {args.target}")
+    if args.target == "class" and not args.label:
+        raise UsageError("--target class needs --label COL naming the class column (SDSS: class)")
     table, spec = training.command_training_set(
         args.catalog,
         target=args.target,
@@ -342,6 +345,7 @@ def cmd_train(args) -> int:
             "photcat_version": __version__,
         },
         label=args.label,
+        galaxy_class=args.galaxy_class,
     )
     from photcat.models.persistence import model_digest
 
@@ -496,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
         POLICIES,
     )
     from photcat.features.uvj import DEFAULT_PRESET
+    from photcat.models import registry
+    from photcat.pipeline.training import DEFAULT_GALAXY_CLASS
     from photcat.pipeline.vac import DEFAULT_PDF_GRID
 
     p = argparse.ArgumentParser(
@@ -549,7 +555,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--validation", help="validation catalogue (default: 20%% of --catalog, seeded)")
     t.add_argument("--schema", default="sdss", help="schema preset or JSON mapping (default sdss)")
     t.add_argument(
-        "--target", required=True, choices=["photoz", "quiescent"], help="what to predict"
+        "--target",
+        required=True,
+        choices=list(registry.TASKS),
+        help="what to predict: photoz, quiescent, or class (object classes from --label)",
     )
     t.add_argument(
         "--model", help="model name (default: the target's default; see `photcat models`)"
@@ -558,7 +567,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--features", help="train on these existing columns (comma-separated) instead of colours"
     )
-    t.add_argument("--label", help="truth column (default: z_spec, or the UVJ label from kcorrect)")
+    t.add_argument(
+        "--label",
+        help="truth column (default: z_spec, or the UVJ label from kcorrect; --target class: "
+        "the text column of classes, e.g. class)",
+    )
+    t.add_argument(
+        "--galaxy-class",
+        default=DEFAULT_GALAXY_CLASS,
+        help=f"--target class: the label value of galaxies (default {DEFAULT_GALAXY_CLASS}); "
+        "rows unlikely to be one are flagged probably_not_galaxy",
+    )
     t.add_argument(
         "--bands", help="comma-separated bands for colours (default: the schema's bands)"
     )

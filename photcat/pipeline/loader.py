@@ -34,7 +34,7 @@ class LoadedModel:
     """
 
     folder: str
-    target: str  # "photoz" or "quiescent"
+    target: str  # "photoz", "quiescent" or "class"
     predictor: Any = field(repr=False)
     spec: FeatureSpec
     feature_min: np.ndarray = field(repr=False, compare=False)
@@ -51,7 +51,7 @@ class LoadedModel:
     def provenance(self) -> dict:
         """What a value-added catalogue records about this model."""
         m = self.manifest
-        return {
+        out = {
             "folder": self.folder,
             "sha256": self.sha256,
             "class": m.get("class"),
@@ -60,6 +60,9 @@ class LoadedModel:
             "photcat_version": m.get("photcat_version"),
             "versions": m.get("versions"),
         }
+        if self.target == "class":  # what the p_<class> columns and the flag bit mean
+            out.update({k: self.config.get(k) for k in ("label", "classes", "galaxy_class")})
+        return out
 
     @property
     def uses_error_inputs(self) -> bool:

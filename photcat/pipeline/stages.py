@@ -78,13 +78,23 @@ def train_and_save(
     seed: int,
     provenance: dict,
     label: str | None = None,
+    galaxy_class: str = training.DEFAULT_GALAXY_CLASS,
 ) -> dict:
-    """Fit a model on a training-set table (``split`` column) and save it with its spec."""
+    """Fit a model on a training-set table (``split`` column) and save it with its spec.
+
+    A class model records its classes and which of them is the galaxy class
+    (``galaxy_class``, matched without regard to case; flag bit ``probably_not_galaxy``)."""
     from photcat.models.persistence import save_model
 
+    extra = {}
+    if target == "class":  # checked before a long fit
+        names = training.class_labels(ts, label)
+        extra["galaxy_class"] = training.match_class(galaxy_class, sorted(set(names) - {""}))
     fitted = training.fit_model(
         ts, target=target, model=model, params=params, spec=spec, seed=seed, label=label
     )
+    if target == "class":
+        extra["classes"] = [str(c) for c in fitted.model.classes_]
     feats = fitted.spec.build(ts[ts["split"] == "train"])
     lo, hi = fitted.feature_range or feats.value_range(feats.usable)
     config = {
@@ -98,6 +108,7 @@ def train_and_save(
         "feature_names": list(feats.names),
         "feature_min": lo.tolist(),
         "feature_max": hi.tolist(),
+        **extra,
         **fitted.notes,
     }
     save_model(
@@ -136,12 +147,13 @@ def predict_partition(
     *,
     config: PredictConfig,
     provenance: dict,
-    splits: Path | None = None,
+    splits: tuple[Path, ...] = (),
 ) -> int:
     """Predict row group ``index`` of a canonical Parquet file into a part file, through the
     same :func:`photcat.pipeline.stream.run_job` as ``photcat predict``; returns its rows.
 
-    ``splits``: a training-set file whose ``split`` column is joined on the input row number.
+    ``splits``: training-set files whose ``split`` column is joined on the input row number
+    (a row in several takes the first file's).
     """
     from photcat.catalogs.partitions import plan
     from photcat.pipeline.stream import Job, run_job
@@ -157,7 +169,7 @@ def predict_partition(
         config,
         str(out),
         provenance,
-        None if splits is None else str(splits),
+        tuple(str(p) for p in splits),
     )
     return run_job(job)["rows"]
 

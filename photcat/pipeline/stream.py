@@ -81,7 +81,8 @@ class Job:
     config: PredictConfig
     out: str | None  # part file to write; None: return the Arrow table
     meta: dict = field(default_factory=dict)
-    splits: str | None = None  # training-set file whose ``split`` column is joined in
+    # training-set files whose ``split`` column is joined in (the first file's wins)
+    splits: tuple[str, ...] = ()
     model_sha256: tuple[str | None, ...] = ()  # pinned folder digests, one per model (or none)
 
 
@@ -117,9 +118,10 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
     meta = {**job.meta, **table_meta}
     if job.part is not None:
         meta["partition"] = _part_info(job.part)
-    splits = (
-        None if job.splits is None else _splits(job.splits, Path(job.splits).stat().st_mtime_ns)
-    )
+    splits = None
+    for path in job.splits:
+        more = _splits(path, Path(path).stat().st_mtime_ns)
+        splits = more if splits is None else splits.combine_first(more)
     first = job.part.offset if job.part is not None else 0
     try:
         at = predict_partition(

@@ -39,9 +39,9 @@ from photcat.features.spec import (
 )
 from photcat.features.uvj import DEFAULT_PRESET
 from photcat.fileio import sha256_file, write_json
-from photcat.models.registry import DEFAULTS
+from photcat.models.registry import DEFAULTS, TASKS
 from photcat.pipeline import integrity
-from photcat.pipeline.training import SPLIT_FRACTIONS
+from photcat.pipeline.training import DEFAULT_GALAXY_CLASS, SPLIT_FRACTIONS
 from photcat.pipeline.vac import DEFAULT_PDF_GRID, PredictConfig
 
 log = logging.getLogger("photcat")
@@ -288,10 +288,43 @@ class TrainingSet(PhotcatTask):
         write(ts, self.output().path, meta=meta)
 
 
-class TrainModel(TrainingSet):
-    """Fit one model (photo-z or quiescent) and save it with its manifest."""
+class ClassTrainingSet(TrainingSet):
+    """Rows with an object class (column ``class_column``) and a seeded split; rows also in
+    the photo-z training set keep its split, so one ``split`` column serves both models."""
 
-    target = luigi.ChoiceParameter(choices=["photoz", "quiescent"], default="photoz")
+    class_column = luigi.Parameter(
+        default="", description="text column of object classes (SDSS: class); empty = none"
+    )
+
+    def requires(self):
+        return {"ingest": self.clone(IngestCatalog), "trainset": self.clone(TrainingSet)}
+
+    def output(self):
+        return luigi.LocalTarget(str(self.root / "trainset" / f"class-{self.signature()}.parquet"))
+
+    def run(self):
+        from photcat.catalogs.writer import write
+        from photcat.pipeline.training import class_training_set
+
+        ingest = self.requires()["ingest"]
+        table = pd.read_parquet(ingest.parquet_path())
+        photoz = pd.read_parquet(self.input()["trainset"].path, columns=["source_row", "split"])
+        ts = class_training_set(
+            table,
+            self.class_column,
+            fractions=(self.train_fraction, self.valid_fraction),
+            seed=self.split_seed,
+            splits=photoz.set_index("source_row")["split"],
+        )
+        report = json.loads(Path(ingest.output().path).read_text())
+        meta = {**self.provenance(), "required_bands": report["required_bands"]}
+        write(ts, self.output().path, meta=meta)
+
+
+class TrainModel(TrainingSet):
+    """Fit one model (photo-z, quiescent or object class) and save it with its manifest."""
+
+    target = luigi.ChoiceParameter(choices=list(TASKS), default="photoz")
     model = luigi.Parameter(default="", description="model name; empty = the target's default")
     model_params = luigi.DictParameter(default={}, description="parameters overriding the model's")
     bands = luigi.ListParameter(default=[], description="bands for colours; empty = schema's bands")
@@ -310,8 +343,21 @@ class TrainModel(TrainingSet):
         description="magnitudes in the features: asinh (SDSS softening) or pogson",
     )
     seed = luigi.IntParameter(default=0, description="seed of model initialisation and training")
+    class_column = ClassTrainingSet.class_column
+    galaxy_class = luigi.Parameter(
+        default=DEFAULT_GALAXY_CLASS,
+        description="the class model's galaxy class (flag bit probably_not_galaxy)",
+    )
 
     def requires(self):
+        return self.trainset_task()
+
+    def trainset_task(self) -> TrainingSet:
+        """The training set of this model: photo-z rows, or rows with an object class."""
+        if self.target == "class":
+            if not self.class_column:
+                raise ValueError("a class model needs class_column (the text column of classes)")
+            return self.clone(ClassTrainingSet)
         return self.clone(TrainingSet)
 
     def model_name(self) -> str:
@@ -337,6 +383,7 @@ class TrainModel(TrainingSet):
             tuple(json.loads(parquet_meta(path)).get("required_bands") or ()),
             self.magnitudes,
             self.min_bands,
+            morphology=self.target == "class",
         )
         train_and_save(
             ts,
@@ -347,6 +394,8 @@ class TrainModel(TrainingSet):
             spec=spec,
             seed=self.seed,
             provenance=self.provenance(),
+            label=self.class_column if self.target == "class" else None,
+            galaxy_class=self.galaxy_class,
         )
 
 
@@ -354,7 +403,7 @@ class EvaluateModel(TrainModel):
     """Metrics of a trained model on the test split of the training set."""
 
     def requires(self):
-        return {"model": self.clone(TrainModel), "trainset": self.clone(TrainingSet)}
+        return {"model": self.clone(TrainModel), "trainset": self.trainset_task()}
 
     def output(self):
         return luigi.LocalTarget(
@@ -383,6 +432,12 @@ class _PredictParams(TrainingSet):
         default=DEFAULTS["quiescent"], description="star-forming/quiescent model name"
     )
     quiescent_params = luigi.DictParameter(default={})
+    class_column = ClassTrainingSet.class_column
+    class_model = luigi.Parameter(
+        default=DEFAULTS["class"], description="object-class model name (with class_column)"
+    )
+    class_params = luigi.DictParameter(default={})
+    galaxy_class = TrainModel.galaxy_class
     bands = TrainModel.bands
     reference_band = TrainModel.reference_band
     flag_policy = TrainModel.flag_policy
@@ -401,20 +456,45 @@ class _PredictParams(TrainingSet):
     )
 
     def model_tasks(self) -> list[TrainModel]:
-        return [
+        """The models the catalogue is predicted with: photo-z, quiescent, and the object
+        classes when ``class_column`` is set (the galaxy models' parameters do not depend on
+        it, so turning it on does not retrain them)."""
+        galaxy = {"class_column": "", "galaxy_class": DEFAULT_GALAXY_CLASS}
+        tasks = [
             self.clone(
                 TrainModel,
                 target="photoz",
                 model=self.photoz_model,
                 model_params=self.photoz_params,
+                **galaxy,
             ),
             self.clone(
                 TrainModel,
                 target="quiescent",
                 model=self.quiescent_model,
                 model_params=self.quiescent_params,
+                **galaxy,
             ),
         ]
+        if self.class_column:
+            tasks.append(
+                self.clone(
+                    TrainModel,
+                    target="class",
+                    model=self.class_model,
+                    model_params=self.class_params,
+                )
+            )
+        return tasks
+
+    def split_tasks(self) -> list[TrainingSet]:
+        """Training sets whose ``split`` column the catalogue carries (photo-z first)."""
+        if not self.predicts_training_catalog():
+            return []
+        out = [self.clone(TrainingSet)]
+        if self.class_column:
+            out.append(self.clone(ClassTrainingSet))
+        return out
 
     def predicts_training_catalog(self) -> bool:
         return (self.target_catalog or self.catalog) == self.catalog and (
@@ -435,10 +515,8 @@ class PredictPartition(_PredictParams):
     index = luigi.IntParameter(description="partition number")
 
     def requires(self):
-        reqs = [self.target_ingest(), *self.model_tasks()]
-        if self.predicts_training_catalog():  # carry the train/valid/test split into the catalogue
-            reqs.append(self.clone(TrainingSet))
-        return reqs
+        # the train/valid/test split is carried into the catalogue
+        return [self.target_ingest(), *self.model_tasks(), *self.split_tasks()]
 
     def signature(self) -> str:
         # the partition number is in the file name: all partitions share one folder
@@ -461,15 +539,14 @@ class PredictPartition(_PredictParams):
     def run(self):
         from photcat.pipeline.stages import predict_partition
 
-        ingest, photoz, quiescent, *trainset = self.requires()
         predict_partition(
-            ingest.parquet_path(),
+            self.target_ingest().parquet_path(),
             self.index,
-            [Path(photoz.output().path), Path(quiescent.output().path)],
+            [Path(m.output().path) for m in self.model_tasks()],
             Path(self.output().path),
             config=self.predict_config(),
             provenance=self.provenance(),
-            splits=Path(trainset[0].output().path) if trainset else None,
+            splits=tuple(Path(t.output().path) for t in self.split_tasks()),
         )
 
 
@@ -512,7 +589,14 @@ class Report(AssembleCatalog):
 
     def requires(self):
         evals = [
-            self.clone(EvaluateModel, target=t.target, model=t.model, model_params=t.model_params)
+            self.clone(
+                EvaluateModel,
+                target=t.target,
+                model=t.model,
+                model_params=t.model_params,
+                class_column=t.class_column,
+                galaxy_class=t.galaxy_class,
+            )
             for t in self.model_tasks()
         ]
         return {"catalog": self.clone(AssembleCatalog), "evaluate": evals}

@@ -36,6 +36,9 @@ SPLIT_FRACTIONS = (0.6, 0.2)  # the pipeline's train, valid fractions; test gets
 # ``photcat train`` without --validation: train and valid only (a model trained on its own is
 # tested on the user's own catalogue)
 TRAIN_VALID_FRACTIONS = (0.8, 0.2)
+# the class of a class model that is a galaxy (SDSS spectroscopic class GALAXY); rows less
+# likely than NOT_GALAXY_BELOW to be one get flag bit probably_not_galaxy (pipeline.vac)
+DEFAULT_GALAXY_CLASS = "GALAXY"
 # rows copied with one band made missing when features mask or impute missing bands
 # (photcat.features.dropout; measured in benchmarks/missing_bands.py)
 DEFAULT_BAND_DROPOUT = 0.1
@@ -119,6 +122,69 @@ def training_set(
     return rows.reset_index(drop=True)
 
 
+def class_training_set(
+    table: pd.DataFrame,
+    label: str,
+    *,
+    fractions: tuple[float, float] = SPLIT_FRACTIONS,
+    seed: int = 42,
+    splits: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Rows with a class in column ``label`` (text, e.g. SDSS ``class``: STAR / GALAXY /
+    QSO; an empty value has none), with a ``source_row`` and a ``split`` column. No
+    spectroscopic redshift is needed: a star's z < 0 flags its redshift, not its class.
+
+    ``splits``: train/valid/test labels by input row number (the photo-z training set's):
+    those rows keep them, the others are split at random (``fractions``, ``seed``)."""
+    if label not in table:
+        have = ", ".join(
+            c for c in table.columns if not str(c).startswith(("mag", "flux", "flag_"))
+        )
+        raise ValueError(f"the catalogue has no class column {label!r}; its other columns: {have}")
+    text = class_labels(table, label)
+    usable = text != ""
+    if usable.sum() == 0:
+        raise ValueError(f"class column {label!r} is empty in every row")
+    rows = table[usable].copy()
+    rows["source_row"] = np.flatnonzero(usable).astype(np.int64)
+    if "split" not in rows:
+        rows["split"] = assign_splits(len(rows), fractions, seed)
+        if splits is not None:
+            known = rows["source_row"].map(splits)
+            rows["split"] = known.where(known.notna(), rows["split"]).astype(str)
+    return rows.reset_index(drop=True)
+
+
+def class_labels(table: pd.DataFrame, label: str) -> np.ndarray:
+    """The class of each row as stripped text (object array); "" where there is none (an
+    empty, NaN or missing value)."""
+    col = table[label]
+    text = col.astype("string").str.strip().fillna("")
+    text = text.where(~text.str.lower().isin(("nan", "none", "<na>")), "")
+    return text.to_numpy(dtype=object)
+
+
+def match_class(name: str, classes: list[str]) -> str:
+    """The class among ``classes`` called ``name``, without regard to case (a clear error
+    naming the classes when there is none)."""
+    hits = [c for c in classes if c.lower() == str(name).strip().lower()]
+    if len(hits) != 1:
+        raise ValueError(
+            f"the galaxy class {name!r} is not one of the label's classes {classes}: name it "
+            "with --galaxy-class (or galaxy_class in the configuration)"
+        )
+    return hits[0]
+
+
+def class_column_name(name: str) -> str:
+    """The value-added column of a class's probability: ``p_`` + the label lower-cased, any
+    character other than a letter, digit or underscore replaced by ``_`` (``QSO`` ->
+    ``p_qso``)."""
+    import re
+
+    return "p_" + re.sub(r"[^0-9a-z_]", "_", str(name).strip().lower())
+
+
 def default_spec(
     ts: pd.DataFrame,
     bands: tuple[str, ...],
@@ -127,10 +193,12 @@ def default_spec(
     default_bands: tuple[str, ...] = (),
     magnitudes: str = DEFAULT_MAGNITUDES,
     min_bands: int = DEFAULT_MIN_BANDS,
+    morphology: bool = False,
 ) -> FeatureSpec:
     """Colours of ``bands`` (default: the catalogue's required bands) plus a reference
     magnitude; ``magnitudes`` "asinh" (default) or "pogson", ``flag_policy`` and
-    ``min_bands`` as in :mod:`photcat.features.spec`."""
+    ``min_bands`` as in :mod:`photcat.features.spec`; ``morphology``: PSF − model magnitude
+    of every band that has it (:func:`morphology_bands`) as well."""
     from photcat.catalogs.bands import canonical_name
 
     bands = tuple(canonical_name(b) for b in bands) or tuple(default_bands)
@@ -144,7 +212,19 @@ def default_spec(
         flag_policy=flag_policy,
         min_bands=int(min_bands),
         magnitudes=magnitudes,
+        morphology=morphology_bands(ts, bands) if morphology else (),
     )
+
+
+def morphology_bands(table: pd.DataFrame, bands: tuple[str, ...]) -> tuple[str, ...]:
+    """Bands whose PSF − model magnitude (canonical ``psf_model_<b>``) the table holds for
+    at least half of its rows."""
+    out = []
+    for b in bands:
+        col = table.get(f"psf_model_{b}")
+        if col is not None and np.isfinite(pd.to_numeric(col, errors="coerce")).mean() >= 0.5:
+            out.append(b)
+    return tuple(out)
 
 
 def reference_band_for(name: str | None, bands: tuple[str, ...]) -> str | None:
@@ -183,7 +263,7 @@ def command_training_set(
     ``features``: ready-made columns of the file (then ``label`` names the truth column);
     otherwise colours of ``bands`` (default: the catalogue's required bands) read through
     ``schema``, and the truth is z_spec, or for the quiescent target without ``label`` the
-    UVJ label at z_spec. ``validation``: a second file for the ``valid`` rows; otherwise
+    UVJ label at z_spec; the class target's truth is the text column ``label``. ``validation``: a second file for the ``valid`` rows; otherwise
     :data:`TRAIN_VALID_FRACTIONS` of the catalogue, seeded by ``split_seed``.
     """
     from photcat.catalogs import read, read_columns
@@ -197,7 +277,7 @@ def command_training_set(
             if missing:
                 raise ValueError(f"{path} lacks column(s) {missing}")
     else:
-        cats = [read(p, schema) for p in paths]
+        cats = [read(p, schema, keep_columns=target == "class") for p in paths]
         frames = [c.table for c in cats]
     if validation:
         frames[0]["split"], frames[1]["split"] = "train", "valid"
@@ -212,6 +292,21 @@ def command_training_set(
             if not np.isin(y[np.isfinite(y)], (0, 1)).all():
                 raise ValueError(f"label column {label!r} must hold 0/1 (quiescent = 1)")
         return table, ColumnSpec(tuple(features))
+    if target == "class":
+        if not label:
+            raise ValueError("the class target needs --label naming the class column")
+        table = class_training_set(table, label, fractions=TRAIN_VALID_FRACTIONS, seed=split_seed)
+        spec = default_spec(
+            table,
+            bands,
+            reference_band,
+            flag_policy,
+            cats[0].required_bands,
+            magnitudes,
+            min_bands,
+            morphology=True,
+        )
+        return table, spec
     if "z_spec" not in table:
         raise ValueError(f"{catalog} has no spectroscopic redshift column for schema {schema!r}")
     table = training_set(
@@ -242,7 +337,12 @@ class Fitted:
 
 
 def target_values(table: pd.DataFrame, target: str, label: str | None = None) -> np.ndarray:
-    """Training target: z_spec for photo-z, 1/0 quiescent label (-1 = undefined -> NaN)."""
+    """Training target: z_spec for photo-z, 1/0 quiescent label (-1 = undefined -> NaN), or
+    the class names of column ``label`` ("" = none)."""
+    if target == "class":
+        if label is None or label not in table:
+            raise ValueError(f"no class column {label!r} for the class model")
+        return class_labels(table, label)
     if target == "photoz":
         return table["z_spec" if label is None else label].to_numpy(float)
     col = "uvj_quiescent" if label is None else label
@@ -314,7 +414,7 @@ def fit_model(
         notes["band_dropout"] = {"fraction": float(band_dropout), "rows_added": len(copies)}
     feats = spec.build(trainset)
     y = target_values(trainset, target, label)
-    ok = feats.usable & np.isfinite(y)
+    ok = feats.usable & has_truth(y)
     split = trainset["split"].to_numpy()
     tr, va = ok & (split == "train"), ok & (split == "valid")
     original = np.arange(len(trainset)) < n_original
@@ -350,6 +450,13 @@ def fit_model(
     )
 
 
+def has_truth(y: np.ndarray) -> np.ndarray:
+    """Rows whose target is defined: finite numbers, or non-empty class names."""
+    if y.dtype == object:
+        return y != ""
+    return np.isfinite(y)
+
+
 def _why_unusable(table: pd.DataFrame, bands) -> str:
     """The bands that most rows lack, and why (for an error message)."""
     from photcat.catalogs.flags import ERR_INVALID, describe
@@ -374,6 +481,8 @@ def evaluate_arrays(
     pred = predict_dist(est, X, errors)
     if target == "photoz":
         return M.photoz_metrics(pred, y)
+    if target == "class":
+        return M.class_metrics(y, pred)
     return M.classifier_metrics(y, pred.p)
 
 
@@ -385,7 +494,7 @@ def evaluate_split(
     feats = spec.build(trainset)
     y = target_values(trainset, target, label)
     sel = trainset["split"].to_numpy() == split
-    ok = sel & feats.usable & np.isfinite(y)
+    ok = sel & feats.usable & has_truth(y)
     out = {"split": split, "rows": int(sel.sum()), "rows_evaluated": int(ok.sum())}
     if ok.sum():
         E = None if no_errors else feats.errors[ok]

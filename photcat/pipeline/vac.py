@@ -17,7 +17,11 @@ from photcat.catalogs.reader import CatalogError
 from photcat.features import flags as ff
 from photcat.features.uvj import DEFAULT_PRESET, preset
 from photcat.models.base import predict_dist
-from photcat.models.predictions import BernoulliPrediction, MixturePrediction
+from photcat.models.predictions import (
+    BernoulliPrediction,
+    CategoricalPrediction,
+    MixturePrediction,
+)
 
 log = logging.getLogger("photcat")
 
@@ -44,6 +48,12 @@ IS_QSO = 1 << 7
 # (zeroed and marked, or imputed: FeatureSpec.flag_policy) or not detected (a flux kept as a
 # measurement without a good magnitude: error above 5 mag, zero or negative): see flag_<band>
 MISSING_BANDS = 1 << 8
+# a class model (photcat train --target class) gives the galaxy class a probability below
+# NOT_GALAXY_BELOW: the row is more likely a star or QSO (or another non-galaxy class) than a
+# galaxy, so its photo-z and P(quiescent) are not to be used as galaxy quantities
+PROBABLY_NOT_GALAXY = 1 << 9
+CLASS_NOT_PREDICTED = 1 << 10  # too few good bands for the class model
+NOT_GALAXY_BELOW = 0.5
 FLAG_BITS: dict[str, int] = {
     "photoz_not_predicted": PHOTOZ_NOT_PREDICTED,
     "quiescent_not_predicted": QUIESCENT_NOT_PREDICTED,
@@ -54,6 +64,8 @@ FLAG_BITS: dict[str, int] = {
     "star": IS_STAR,
     "qso": IS_QSO,
     "predicted_with_missing_bands": MISSING_BANDS,
+    "probably_not_galaxy": PROBABLY_NOT_GALAXY,
+    "class_not_predicted": CLASS_NOT_PREDICTED,
 }
 
 
@@ -236,6 +248,9 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
             cols.update(out)
             arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
             photoz_q50 = out["photoz_q50"]
+        elif lm.target == "class":
+            flag[~ok] |= CLASS_NOT_PREDICTED
+            cols.update(_class_columns(lm, _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch), idx, n, flag))  # fmt: skip
         else:
             flag[~ok] |= QUIESCENT_NOT_PREDICTED
             p = np.full(n, np.nan)
@@ -258,6 +273,32 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     return pd.DataFrame(cols, index=table.index), arrays
 
 
+def _class_columns(
+    lm: LoadedModel, pred: CategoricalPrediction | None, idx: np.ndarray, n: int, flag
+) -> dict[str, np.ndarray]:
+    """``p_<class>`` per class of a class model, ``class_photcat`` (the most probable class;
+    "" where not predicted); bit ``probably_not_galaxy`` set in ``flag`` where P(galaxy class)
+    is below :data:`NOT_GALAXY_BELOW`."""
+    from photcat.pipeline.training import class_column_name
+
+    classes = lm.config.get("classes") or (list(pred.classes) if pred is not None else [])
+    galaxy = lm.config.get("galaxy_class")
+    out: dict[str, np.ndarray] = {}
+    for j, name in enumerate(classes):
+        col = np.full(n, np.nan)
+        if pred is not None:
+            col[idx] = pred.probs[:, j]
+        out[class_column_name(name)] = col
+    label = np.full(n, "", dtype=object)
+    if pred is not None:
+        label[idx] = pred.label()
+        if galaxy in pred.classes:
+            p_gal = pred.p(galaxy)
+            flag[idx[p_gal < NOT_GALAXY_BELOW]] |= PROBABLY_NOT_GALAXY
+    out["class_photcat"] = label.astype(str)
+    return out
+
+
 def _not_galaxy(table: pd.DataFrame, flag: np.ndarray) -> np.ndarray:
     """Rows the catalogue classifies as stars or QSOs (``object_class``); their flag bits
     are set in ``flag``."""
@@ -274,7 +315,7 @@ def _not_galaxy(table: pd.DataFrame, flag: np.ndarray) -> np.ndarray:
 
 def _predict_batched(
     model: Any, X: np.ndarray, E: np.ndarray, batch: int
-) -> MixturePrediction | BernoulliPrediction | None:
+) -> MixturePrediction | BernoulliPrediction | CategoricalPrediction | None:
     """The model's prediction for rows ``X`` (errors ``E``) in batches of ``batch`` rows."""
     if not len(X):
         return None
@@ -285,6 +326,8 @@ def _predict_batched(
         return parts[0]
     if isinstance(parts[0], BernoulliPrediction):
         return BernoulliPrediction(np.concatenate([p.p for p in parts]))
+    if isinstance(parts[0], CategoricalPrediction):
+        return CategoricalPrediction(np.concatenate([p.probs for p in parts]), parts[0].classes)
     return MixturePrediction(
         np.concatenate([p.weights for p in parts]),
         np.concatenate([p.means for p in parts]),
