@@ -311,6 +311,8 @@ def cmd_train(args) -> int:
         what = {"photoz": "the redshift column", "quiescent": "the 0/1 quiescent column"}
         what = what.get(args.target, "the class column")
         raise UsageError(f"--features needs --label COL naming {what} for --target {args.target}")
+    if args.object_class and args.target != "photoz":
+        raise UsageError("--object-class applies to --target photoz")
     if args.target == "class" and not args.label:
         raise UsageError("--target class needs --label COL naming the class column (SDSS: class)")
     table, spec = training.command_training_set(
@@ -327,6 +329,7 @@ def cmd_train(args) -> int:
         magnitudes=args.magnitudes,
         uvj_preset=args.uvj_preset,
         split_seed=args.split_seed,
+        object_class=args.object_class,
     )
     log.info(
         "training %s on %d rows (%s)", model, int((table["split"] == "train").sum()), args.catalog
@@ -343,6 +346,7 @@ def cmd_train(args) -> int:
             "command": "photcat train",
             "argv": sys.argv[1:],
             "photcat_version": __version__,
+            **({"object_class": args.object_class} if args.object_class else {}),
         },
         label=args.label,
         galaxy_class=args.galaxy_class,
@@ -423,8 +427,8 @@ def cmd_evaluate(args) -> int:
     from photcat.pipeline.report import catalog_metrics
     from photcat.pipeline.stream import read_output
 
-    table, arrays, _ = read_output(args.catalog)
-    metrics = catalog_metrics(table, arrays)
+    table, arrays, meta = read_output(args.catalog)
+    metrics = catalog_metrics(table, arrays, meta)
     if args.json:
         print(json.dumps(metrics, indent=2, default=str))
     else:
@@ -571,6 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--label",
         help="truth column (default: z_spec, or the UVJ label from kcorrect; --target class: "
         "the text column of classes, e.g. class)",
+    )
+    t.add_argument(
+        "--object-class",
+        choices=["galaxy", "qso"],
+        help="--target photoz: train on the catalogue's objects of this spectroscopic class "
+        "only; photcat predict mixes such models by a class model's probabilities",
     )
     t.add_argument(
         "--galaxy-class",

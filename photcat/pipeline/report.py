@@ -34,8 +34,21 @@ def evaluation_rows(table: pd.DataFrame) -> np.ndarray:
     return sel
 
 
-def catalog_metrics(table: pd.DataFrame, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Photo-z and quiescent metrics from a value-added catalogue (docs/definitions.md)."""
+def class_model(meta: dict | None) -> dict | None:
+    """The provenance of the catalogue's object-class model (its ``label``, ``classes`` and
+    ``galaxy_class``), or None."""
+    for m in (meta or {}).get("models") or []:
+        if m.get("task") == "class" and m.get("classes"):
+            return m
+    return None
+
+
+def catalog_metrics(
+    table: pd.DataFrame, arrays: dict[str, np.ndarray], meta: dict | None = None
+) -> dict[str, Any]:
+    """Photo-z, quiescent and (with ``meta``, the catalogue's provenance, naming a class model
+    whose label column the catalogue holds) object-class metrics, and photo-z metrics per
+    true class, from a value-added catalogue (docs/definitions.md)."""
     sel = evaluation_rows(table)
     out: dict[str, Any] = {"rows": len(table), "rows_evaluated_from": int(sel.sum())}
     if "photoz_mean" in table and "z_spec" in table:
@@ -63,6 +76,40 @@ def catalog_metrics(table: pd.DataFrame, arrays: dict[str, np.ndarray]) -> dict[
                 "rows": int(ok.sum()),
                 **M.classifier_metrics(y[ok].astype(float), p[ok]),
             }
+    cm = class_model(meta)
+    if cm is not None and cm.get("label") in table:
+        out.update(_class_metrics(table, arrays, sel, cm))
+    return out
+
+
+def _class_metrics(table, arrays, sel, cm: dict) -> dict[str, Any]:
+    """``classes``: the class model's metrics on the evaluation rows with a true class;
+    ``photoz_by_class``: photo-z metrics of those rows with a redshift, per true class."""
+    from photcat.models.predictions import CategoricalPrediction
+    from photcat.pipeline.training import class_column_name, class_labels
+
+    truth = class_labels(table, cm["label"])
+    probs = np.column_stack([table[class_column_name(c)].to_numpy(float) for c in cm["classes"]])
+    ok = sel & (truth != "") & np.isfinite(probs).all(axis=1) & np.isin(truth, cm["classes"])
+    out: dict[str, Any] = {}
+    if ok.any():
+        pred = CategoricalPrediction(probs[ok], tuple(cm["classes"]))
+        out["classes"] = {"rows": int(ok.sum()), **M.class_metrics(truth[ok], pred)}
+    if "photoz_mean" in table and "z_spec" in table:
+        z = table["z_spec"].to_numpy(float)
+        has = sel & np.isfinite(z) & np.isfinite(table["photoz_mean"].to_numpy(float))
+        by = {}
+        for c in cm["classes"]:
+            rows = has & (truth == c)
+            if rows.sum() >= 2:
+                pred = MixturePrediction(
+                    arrays["photoz_weights"][rows],
+                    arrays["photoz_means"][rows],
+                    arrays["photoz_stds"][rows],
+                )
+                by[c] = {"rows": int(rows.sum()), **M.photoz_metrics(pred, z[rows])}
+        if by:
+            out["photoz_by_class"] = by
     return out
 
 
@@ -105,7 +152,52 @@ def make_figures(
     figs: list[tuple[str, str]] = []
     if "z_spec" in table and "photoz_mean" in table:
         figs += _photoz_figures(plt, table, arrays, metrics, folder, grid)
-    return figs + _quiescent_figures(plt, table, metrics, folder, uvj_preset)
+    figs += _quiescent_figures(plt, table, metrics, folder, uvj_preset)
+    return figs + _class_figures(plt, metrics, folder)
+
+
+def _class_figures(plt, metrics, folder: Path) -> list[tuple[str, str]]:
+    """The confusion matrix and per-class reliability of the object-class model."""
+    cm = metrics.get("classes")
+    if not cm:
+        return []
+    names = cm["classes"]
+    conf = np.asarray(cm["confusion"], dtype=float)
+    frac = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{int(conf[i, j])}\n{frac[i, j]:.1%}", ha="center", va="center",
+                    color="white" if frac[i, j] > 0.5 else "black", fontsize=9)  # fmt: skip
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="predicted class (most probable)", ylabel="true class",
+           title=f"accuracy {cm['accuracy']:.4f}, macro F1 {cm['macro_f1']:.4f}")  # fmt: skip
+    figs = [
+        (
+            _save(fig, folder / "class_confusion.png"),
+            "Confusion matrix of the object classes (test split): counts and fraction of each "
+            "true class.",
+        )
+    ]
+    fig, ax = plt.subplots(figsize=(5.2, 4))
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    for name in names:
+        rel = cm["per_class"][name]["reliability"]
+        pred = np.asarray(rel["mean_predicted"], float)
+        obs = np.asarray(rel["observed_fraction"], float)
+        ax.plot(pred, obs, "o-", label=f"{name} (ECE {rel['ece']:.3f})")
+    ax.set(xlabel="predicted P(class)", ylabel="observed fraction of the class",
+           xlim=(0, 1), ylim=(0, 1))  # fmt: skip
+    ax.legend()
+    figs.append(
+        (
+            _save(fig, folder / "class_reliability.png"),
+            "Reliability of each class's probability against the true class (test split).",
+        )
+    )
+    return figs
 
 
 def _photoz_figures(plt, table, arrays, metrics, folder: Path, grid) -> list[tuple[str, str]]:
@@ -257,7 +349,7 @@ def make_report(
 
     table, arrays, meta = read_output(catalog)  # read first: a bad catalogue creates nothing
     folder.mkdir(parents=True, exist_ok=True)
-    metrics = catalog_metrics(table, arrays)
+    metrics = catalog_metrics(table, arrays, meta)
     metrics["catalog"] = str(catalog)
     metrics["evaluations"] = evaluations or []
     metrics["provenance"] = provenance or {}
@@ -284,6 +376,10 @@ def headline(metrics: dict) -> dict[str, float]:
     for k in ("accuracy", "roc_auc", "brier"):
         if q.get(k) is not None:
             out[f"quiescent_{k}"] = float(q[k])
+    c = metrics.get("classes", {})
+    for k in ("accuracy", "macro_f1", "log_loss", "brier", "ece_max"):
+        if c.get(k) is not None:
+            out[f"class_{k}"] = float(c[k])
     return out
 
 

@@ -96,19 +96,32 @@ def training_set(
     seed: int = 42,
     uvj_preset: str = DEFAULT_PRESET,
     restframe: bool = True,
+    object_class: str | None = None,
 ) -> pd.DataFrame:
     """Rows with a usable z_spec (and not classified a star or QSO by the catalogue), with
     rest-frame colours, UVJ label and a ``split`` column.
+
+    ``object_class``: instead, the rows of that catalogue class only (``galaxy`` or ``qso``,
+    the canonical ``object_class`` column): the training set of a per-class photo-z model.
 
     A ``split`` column already in ``table`` (train/valid from separate files) is kept;
     otherwise the rows are split at random (``fractions``, ``seed``).
     """
     if "z_spec" not in table:
         raise ValueError("the training catalogue has no spectroscopic redshift column")
-    usable = table["flag_zspec"].to_numpy() == 0
-    if "object_class" in table:  # galaxy models train on galaxies: no stars or QSOs
-        from photcat.catalogs.flags import OBJECT_CLASSES
+    from photcat.catalogs.flags import OBJECT_CLASSES
 
+    usable = table["flag_zspec"].to_numpy() == 0
+    if object_class is not None:
+        if object_class not in ("galaxy", "qso"):
+            raise ValueError(f"object_class must be 'galaxy' or 'qso', got {object_class!r}")
+        if "object_class" not in table:
+            raise ValueError(
+                f"object class {object_class!r} asked for, but the catalogue has no class column "
+                "(the schema's spec_class or obj_type)"
+            )
+        usable &= table["object_class"].to_numpy() == OBJECT_CLASSES[object_class]
+    elif "object_class" in table:  # galaxy models train on galaxies: no stars or QSOs
         oc = table["object_class"].to_numpy()
         usable &= (oc != OBJECT_CLASSES["star"]) & (oc != OBJECT_CLASSES["qso"])
     rows = table[usable].copy()
@@ -257,6 +270,7 @@ def command_training_set(
     magnitudes: str = DEFAULT_MAGNITUDES,
     uvj_preset: str = DEFAULT_PRESET,
     split_seed: int = 42,
+    object_class: str | None = None,
 ) -> tuple[pd.DataFrame, Any]:
     """(training table with a ``split`` column, feature specification) for ``photcat train``.
 
@@ -315,6 +329,7 @@ def command_training_set(
         seed=split_seed,
         uvj_preset=uvj_preset,
         restframe=target == "quiescent" and not label,
+        object_class=object_class,
     )
     spec = default_spec(
         table, bands, reference_band, flag_policy, cats[0].required_bands, magnitudes, min_bands

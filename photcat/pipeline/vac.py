@@ -206,6 +206,8 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     cols: dict[str, np.ndarray] = {}
     arrays: dict[str, np.ndarray] = {}
     photoz_q50 = np.full(n, np.nan)
+    per_class: dict[str, tuple] = {}  # photo-z models trained on one object class
+    classes = None  # (class model, usable rows, its prediction)
     for lm in models:
         feats = lm.spec.build(table)
         ok = feats.usable
@@ -225,38 +227,25 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
                 "without error inputs (photcat train picks one for a catalogue without "
                 "errors), or give the errors"
             )
-        if lm.target == "photoz":
+        if lm.target == "photoz" and lm.config.get("object_class"):
+            per_class[lm.config["object_class"]] = (lm, ok, _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch))  # fmt: skip
+        elif lm.target == "photoz":
             flag[~ok] |= PHOTOZ_NOT_PREDICTED
             pred = _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch)
             k = pred.n_components if pred is not None else lm.n_components
-            w, mu, sd = (np.full((n, k), np.nan) for _ in range(3))
-            names = ("photoz_mean", "photoz_std", "photoz_q16", "photoz_q50", "photoz_q84")
-            out = {c: np.full(n, np.nan) for c in names}
-            if pred is not None:
-                w[idx], mu[idx], sd[idx] = pred.weights, pred.means, pred.stds
-                out["photoz_mean"][idx] = pred.mean()
-                out["photoz_std"][idx] = pred.std()
-                q = pred.quantile(np.array(QUANTILES))
-                out["photoz_q16"][idx], out["photoz_q50"][idx], out["photoz_q84"][idx] = q.T
-            if grid is not None:  # every partition gets the column, predicted rows or none
-                pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
-                if pred is not None:
-                    cells = pred.cell_probabilities(grid, dtype=np.float32)
-                    cells[cells < PDF_REL_FLOOR * cells.max(axis=1, keepdims=True)] = 0
-                    pdf[idx] = cells
-                arrays["photoz_pdf"] = pdf
-            cols.update(out)
-            arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
-            photoz_q50 = out["photoz_q50"]
+            photoz_q50 = _photoz_columns(pred, idx, n, k, grid, cols, arrays)
         elif lm.target == "class":
             flag[~ok] |= CLASS_NOT_PREDICTED
-            cols.update(_class_columns(lm, _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch), idx, n, flag))  # fmt: skip
+            classes = (lm, ok, _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch))  # fmt: skip
+            cols.update(_class_columns(lm, classes[2], idx, n, flag))
         else:
             flag[~ok] |= QUIESCENT_NOT_PREDICTED
             p = np.full(n, np.nan)
             if idx.size:
                 p[idx] = _predict_batched(lm.predictor, feats.X[idx], feats.errors[idx], batch).p
             cols["p_quiescent"] = p
+    if per_class:
+        photoz_q50 = _photoz_by_class(per_class, classes, n, grid, flag, cols, arrays)
     not_galaxy = _not_galaxy(table, flag)
     if "p_quiescent" in cols:
         cols["p_quiescent"][not_galaxy] = np.nan
@@ -271,6 +260,93 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
         cols.update(_uvj_columns(table, z, uvj_preset, flag))
     cols["flag_photcat"] = flag
     return pd.DataFrame(cols, index=table.index), arrays
+
+
+def _photoz_columns(
+    pred: MixturePrediction | None,
+    idx: np.ndarray,
+    n: int,
+    k: int,
+    grid: np.ndarray | None,
+    cols: dict,
+    arrays: dict,
+) -> np.ndarray:
+    """Write the photo-z columns of ``pred`` (the rows ``idx`` of ``n``; ``k`` mixture
+    components) into ``cols`` and ``arrays``; returns ``photoz_q50``."""
+    w, mu, sd = (np.full((n, k), np.nan) for _ in range(3))
+    names = ("photoz_mean", "photoz_std", "photoz_q16", "photoz_q50", "photoz_q84")
+    out = {c: np.full(n, np.nan) for c in names}
+    if pred is not None:
+        w[idx], mu[idx], sd[idx] = pred.weights, pred.means, pred.stds
+        out["photoz_mean"][idx] = pred.mean()
+        out["photoz_std"][idx] = pred.std()
+        q = pred.quantile(np.array(QUANTILES))
+        out["photoz_q16"][idx], out["photoz_q50"][idx], out["photoz_q84"][idx] = q.T
+    if grid is not None:  # every partition gets the column, predicted rows or none
+        pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
+        if pred is not None:
+            cells = pred.cell_probabilities(grid, dtype=np.float32)
+            cells[cells < PDF_REL_FLOOR * cells.max(axis=1, keepdims=True)] = 0
+            pdf[idx] = cells
+        arrays["photoz_pdf"] = pdf
+    cols.update(out)
+    arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
+    return out["photoz_q50"]
+
+
+def _photoz_by_class(per_class: dict, classes, n: int, grid, flag, cols, arrays) -> np.ndarray:
+    """The catalogue's photo-z as the class-probability-weighted mixture of photo-z models
+    trained per object class (:func:`~photcat.models.predictions.mix_by_class`; a star class
+    without a model sits at z = 0), plus each class's own ``photoz_mean_<class>``,
+    ``photoz_std_<class>`` and ``photoz_q50_<class>``; returns ``photoz_q50``."""
+    from photcat.models.predictions import mix_by_class
+    from photcat.pipeline.training import class_column_name
+
+    if classes is None:
+        raise ValueError(
+            "photo-z models trained on one object class ("
+            + ", ".join(sorted(per_class))
+            + ") need an object-class model among the models (photcat train --target class)"
+        )
+    clm, c_ok, c_pred = classes
+    names = clm.config.get("classes") or list(c_pred.classes)
+    by_name = {}
+    for oc, entry in per_class.items():
+        hit = [c for c in names if c.lower() == oc.lower()]
+        if not hit:
+            raise ValueError(f"no class {oc!r} among the class model's classes {names}")
+        by_name[hit[0]] = entry
+    points = {c: 0.0 for c in names if c not in by_name and c.lower() == "star"}
+    lacking = [c for c in names if c not in by_name and c not in points]
+    if lacking:
+        raise ValueError(
+            f"no photo-z model for class(es) {lacking} of the class model: train one per class "
+            "(photcat train --target photoz --object-class ...)"
+        )
+    ok = c_ok.copy()
+    for _, m_ok, _ in by_name.values():
+        ok &= m_ok
+    flag[~ok] |= PHOTOZ_NOT_PREDICTED
+    idx = np.flatnonzero(ok)
+    k = sum(lm.n_components for lm, _, _ in by_name.values()) + len(points)
+    pred = None
+    parts = {}
+    if idx.size:
+        for c, (_, m_ok, p) in by_name.items():
+            parts[c] = p[np.searchsorted(np.flatnonzero(m_ok), idx)]
+        c_rows = np.searchsorted(np.flatnonzero(c_ok), idx)
+        pred = mix_by_class(c_pred[c_rows], parts, points)
+    for c in by_name:
+        suffix = class_column_name(c)[2:]
+        for stat in ("mean", "std", "q50"):
+            col = np.full(n, np.nan)
+            if c in parts:
+                p = parts[c]
+                col[idx] = (
+                    p.mean() if stat == "mean" else p.std() if stat == "std" else p.quantile(0.5)
+                )
+            cols[f"photoz_{stat}_{suffix}"] = col
+    return _photoz_columns(pred, idx, n, k, grid, cols, arrays)
 
 
 def _class_columns(
