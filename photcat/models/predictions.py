@@ -413,7 +413,11 @@ def mix_members(
     return mixed.scaled(width_scale)
 
 
-POINT_MASS_STD = 1e-4  # width (redshift) of the Normal that stands for a point mass (stars: z = 0)
+# a point mass (a star's z = 0) is a Normal of this width (redshift), centred POINT_MASS_SIGMAS
+# widths above the truncation point when it would lie below it: its mass below z = 0 is 1e-9,
+# so the truncation leaves the class weights as they are (centring it at 0 would halve them)
+POINT_MASS_STD = 1e-5
+POINT_MASS_SIGMAS = 6.0
 
 
 def mix_by_class(
@@ -426,14 +430,17 @@ def mix_by_class(
 
     ``per_class``: each modelled class's prediction for the same objects; ``points``: classes
     whose redshift is a known value (stars: ``{"STAR": 0.0}``), each a Normal of width
-    :data:`POINT_MASS_STD`. Every class of ``probs`` must be in one of the two. The result
-    is truncated at the per-class predictions' ``lower``.
+    :data:`POINT_MASS_STD` (at z = 6e-5 for a point at the truncation point z = 0). Every
+    class of ``probs`` must be in one of the two. Each class's distribution is truncated at
+    the per-class predictions' ``lower`` on its own (its weights divided by its mass above
+    it), so the mixture's class probabilities are exactly ``probs``.
     """
     points = dict(points or {})
     missing = [c for c in probs.classes if c not in per_class and c not in points]
     if missing:
         raise ValueError(f"no redshift distribution for class(es) {missing}")
     n = len(probs)
+    lower = _same_lower(list(per_class.values())) if per_class else 0.0
     ws, ms, ss = [], [], []
     for c in probs.classes:
         pc = probs.p(c)[:, None]
@@ -441,14 +448,19 @@ def mix_by_class(
             pred = per_class[c]
             if len(pred) != n:
                 raise ValueError(f"class {c!r}: {len(pred)} predictions for {n} objects")
-            ws.append(pred.weights * pc)
+            # each class's PDF truncated on its own: p(z) = sum_c P(c) f_c(z) / S_c(lower),
+            # so a class whose Normal reaches below z = 0 keeps its probability P(c)
+            s_c = 1.0 if lower is None else np.exp(pred.log_sf(lower))[:, None]
+            ws.append(pred.weights * pc / np.maximum(s_c, 1e-300))
             ms.append(pred.means)
             ss.append(pred.stds)
         else:
+            at = float(points[c])
+            if lower is not None:
+                at = max(at, lower + POINT_MASS_SIGMAS * POINT_MASS_STD)
             ws.append(pc)
-            ms.append(np.full((n, 1), float(points[c])))
+            ms.append(np.full((n, 1), at))
             ss.append(np.full((n, 1), POINT_MASS_STD))
-    lower = _same_lower(list(per_class.values())) if per_class else 0.0
     w = np.concatenate(ws, axis=1)
     w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)  # no mass anywhere: equal weights
     return MixturePrediction(w, np.concatenate(ms, axis=1), np.concatenate(ss, axis=1), lower)
