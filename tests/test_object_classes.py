@@ -310,3 +310,34 @@ def test_a_run_without_class_column_has_the_same_tasks_as_before():
     for x, y in zip(a, b[:2], strict=True):
         assert x.task_id == y.task_id
     assert len(plain.split_tasks()) == 1 and len(with_cls.split_tasks()) == 2
+
+
+@pytest.mark.slow
+def test_photcat_run_with_a_class_column_trains_and_applies_the_class_model(
+    skyserver_small, tmp_path
+):
+    from photcat.pipeline.cli import main
+
+    out = tmp_path / "run"
+    args = ["run", "--catalog", str(skyserver_small), "--schema", "skyserver", "--out", str(out)]
+    fast = ["--photoz-model", "knn", "--quiescent-model", "logistic", "--format", "parquet"]
+    cls = ["--class-column", "class", "--class-model", "gradient-boosting-classes"]
+    assert main([*args, *fast, "--class-column", "klass"]) == 2  # no such column: refused first
+    assert not (out / "models").exists()
+    assert main([*args, *fast, *cls]) == 0
+    (vac,) = (out / "catalog").glob("*.parquet")
+    t = pd.read_parquet(vac)
+    assert {"p_galaxy", "p_qso", "p_star", "class_photcat"} <= set(t.columns)
+    # one split for both models: QSOs and stars (not in the photo-z training set) have one
+    qso = t["class"].to_numpy() == "QSO"
+    assert set(t["split"][qso]) <= {"train", "valid", "test"}
+    assert (t["split"][qso] == "test").sum() > 5
+    (report,) = (out / "report").glob("*/metrics.json")
+    m = json.loads(report.read_text())
+    assert m["classes"]["rows"] == int(((t["split"] == "test") & (t["class"] != "")).sum())
+    assert m["classes"]["accuracy"] > 0.85
+    # the galaxy photo-z is scored on galaxies; QSOs appear per true class
+    assert m["photoz"]["rows"] == m["photoz_by_class"]["GALAXY"]["rows"]
+    assert m["photoz_by_class"]["QSO"]["outlier_fraction"] > m["photoz"]["outlier_fraction"]
+    assert (report.parent / "class_confusion.png").stat().st_size > 1000
+    assert {e["target"] for e in m["evaluations"]} == {"photoz", "quiescent", "class"}

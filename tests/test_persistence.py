@@ -46,9 +46,11 @@ def class_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def same(a, b) -> bool:
-    """Bitwise-identical predictions (mixtures or Bernoulli)."""
+    """Bitwise-identical predictions (mixtures, Bernoulli or Categorical)."""
     if isinstance(a, MixturePrediction):
         return all(np.array_equal(x, y) for x, y in zip(a.astuple(), b.astuple(), strict=True))
+    if hasattr(a, "probs"):
+        return a.classes == b.classes and np.array_equal(a.probs, b.probs)
     return np.array_equal(a.p, b.p)
 
 

@@ -77,6 +77,9 @@ RUN_OPTIONS = {
     "partition_rows": "partition_rows",
     "photoz_model": "photoz_model",
     "quiescent_model": "quiescent_model",
+    "class_column": "class_column",
+    "class_model": "class_model",
+    "galaxy_class": "galaxy_class",
     "uvj_preset": "uvj_preset",
     "format": "output_format",
     "seed": "seed",
@@ -110,6 +113,8 @@ def _run_kwargs(args) -> dict:
         kw["photoz_params"] = _json_arg(args.photoz_params, "--photoz-params")
     if args.quiescent_params:
         kw["quiescent_params"] = _json_arg(args.quiescent_params, "--quiescent-params")
+    if args.class_params:
+        kw["class_params"] = _json_arg(args.class_params, "--class-params")
     if args.bands:
         kw["bands"] = [b.strip().lower() for b in args.bands.split(",") if b.strip()]
     if args.no_restframe:  # the training set keeps the fit: its UVJ labels train P(quiescent)
@@ -157,7 +162,7 @@ def _check_values(task, config: str | None) -> None:
 def preflight(task, config: str | None = None) -> None:
     """Check what can be checked before any task runs: parameter values, files, schema,
     bands, model names."""
-    from photcat.catalogs import CatalogError
+    from photcat.catalogs import CatalogError, iter_read
     from photcat.catalogs.bands import canonical_name
     from photcat.features.uvj import preset
     from photcat.models import registry
@@ -166,7 +171,10 @@ def preflight(task, config: str | None = None) -> None:
 
     _check_values(task, config)
     try:
-        for model, target in ((task.photoz_model, "photoz"), (task.quiescent_model, "quiescent")):
+        models = [(task.photoz_model, "photoz"), (task.quiescent_model, "quiescent")]
+        if task.class_column:
+            models.append((task.class_model, "class"))
+        for model, target in models:
             if registry.model_task(model) != target:
                 raise UsageError(
                     f"model {model!r} is a {registry.model_task(model)} model, not {target}"
@@ -200,6 +208,17 @@ def preflight(task, config: str | None = None) -> None:
                     f"reference_band = {task.reference_band!r}{where} is not one of the bands "
                     f"used ({', '.join(used)})"
                 ) from None
+        if task.class_column:
+            first = iter_read(
+                resolve_catalog(task.catalog), _schema_arg(task.schema), rows=1000,
+                checksum=False, keep_columns=True,
+            )  # fmt: skip
+            have = next(iter(first)).table.columns
+            if task.class_column not in have:
+                raise UsageError(
+                    f"class_column = {task.class_column!r}: --catalog {probes[0].meta['source']} "
+                    f"has no such column (its columns: {', '.join(map(str, have))})"
+                )
         if not probes[0].report.has_redshift:
             raise UsageError(
                 f"--catalog {probes[0].meta['source']} has no spectroscopic redshift to train on"
@@ -526,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--photoz-params", help="JSON parameters of the photo-z model, e.g. '{\"epochs\": 50}'"
     )
     r.add_argument("--quiescent-params", help="JSON parameters of the quiescent model")
+    r.add_argument("--class-params", help="JSON parameters of the object-class model")
     r.add_argument(
         "--bands", help="comma-separated bands for colours (default: the schema's bands)"
     )

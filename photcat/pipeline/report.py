@@ -34,6 +34,12 @@ def evaluation_rows(table: pd.DataFrame) -> np.ndarray:
     return sel
 
 
+def galaxy_rows(table: pd.DataFrame) -> np.ndarray:
+    """Rows the catalogue does not classify as a star or QSO: those a galaxy photo-z is
+    scored on (the catalogue's QSOs have a split once a class model trains on them)."""
+    return ~(_flag(table, "star") | _flag(table, "qso"))
+
+
 def class_model(meta: dict | None) -> dict | None:
     """The provenance of the catalogue's object-class model (its ``label``, ``classes`` and
     ``galaxy_class``), or None."""
@@ -54,6 +60,7 @@ def catalog_metrics(
     if "photoz_mean" in table and "z_spec" in table:
         z = table["z_spec"].to_numpy(float)
         ok = sel & np.isfinite(z) & np.isfinite(table["photoz_mean"].to_numpy(float))
+        ok &= galaxy_rows(table)
         if ok.any():
             pred = MixturePrediction(
                 arrays["photoz_weights"][ok], arrays["photoz_means"][ok], arrays["photoz_stds"][ok]
@@ -206,7 +213,7 @@ def _photoz_figures(plt, table, arrays, metrics, folder: Path, grid) -> list[tup
     sel = evaluation_rows(table)
     z = table["z_spec"].to_numpy(float)
     zp = table["photoz_mean"].to_numpy(float)
-    ok = sel & np.isfinite(z) & np.isfinite(zp)
+    ok = sel & np.isfinite(z) & np.isfinite(zp) & galaxy_rows(table)
     pm = metrics.get("photoz", {})
     fig, ax = plt.subplots(figsize=(5.2, 5))
     hi = float(np.nanpercentile(np.concatenate([z[ok], zp[ok]]), 99.5)) * 1.1 if ok.any() else 1
