@@ -216,7 +216,12 @@ def test_psf_minus_model_from_sdss_columns_is_a_feature(tmp_path):
     spec = FeatureSpec(bands=tuple("ugriz"), reference_band="r", flag_policy="mask", morphology=("g", "r"))  # fmt: skip
     f = spec.build(t)
     assert f.names[5:7] == ("psf-model_g", "psf-model_r")
-    assert f.X[3, 6] == 0.0 and f.masked[3, 6] and not f.masked[3, 5]
+    assert f.X[1, 5] == pytest.approx(0.8) and f.X[2, 5] == 0.0
+    # a missing PSF − model magnitude cannot be told from a point source's 0: not predicted
+    from photcat.features import flags as ff
+
+    assert not f.usable[3] and f.usable[[0, 1, 2, 4]].all()
+    assert f.flags[3] & ff.MORPHOLOGY_MISSING
     assert FeatureSpec.from_dict(spec.to_dict()) == spec
     _, train_spec = command_training_set(path, target="class", schema="sdss", label="class")
     assert train_spec.morphology == tuple("ugriz")
@@ -293,9 +298,14 @@ def test_per_class_photoz_is_the_class_weighted_mixture(skyserver_small, tmp_pat
     qso = t["class"].to_numpy() == "QSO"
     assert np.median(t["photoz_q50"][qso]) > 0.8  # QSOs are not given galaxy redshifts
     assert np.median(t["photoz_q50"][t["class"].to_numpy() == "STAR"]) < 0.01
-    # a per-class photo-z model without a class model is refused
+    # a per-class photo-z model without a class model is refused, and so is a plain photo-z
+    # model beside per-class ones (its columns would be overwritten)
     lone = ["predict", "--model", str(tmp_path / "qso"), "--catalog", str(skyserver_small)]
     assert main([*lone, "--schema", "skyserver", "--out", str(tmp_path / "x.parquet")]) == 2
+    assert main([*args, "--target", "photoz", "--model", "knn", "--out", str(tmp_path / "pz")]) == 0  # fmt: skip
+    both = [*pred, "--model", str(tmp_path / "pz"), "--out", str(tmp_path / "y.parquet")]
+    assert main(both) == 2
+    assert not (tmp_path / "x.parquet").exists() and not (tmp_path / "y.parquet").exists()
 
 
 def test_a_run_without_class_column_has_the_same_tasks_as_before():
@@ -341,3 +351,55 @@ def test_photcat_run_with_a_class_column_trains_and_applies_the_class_model(
     assert m["photoz_by_class"]["QSO"]["outlier_fraction"] > m["photoz"]["outlier_fraction"]
     assert (report.parent / "class_confusion.png").stat().st_size > 1000
     assert {e["target"] for e in m["evaluations"]} == {"photoz", "quiescent", "class"}
+
+
+def labelled(names: list[str], n_train: int = 25, n_valid: int = 5) -> pd.DataFrame:
+    """A table with a ``class`` column and a train/valid split, every class in both."""
+    lab = np.repeat(names, n_train + n_valid)
+    split = np.tile(["train"] * n_train + ["valid"] * n_valid, len(names))
+    return pd.DataFrame({"class": lab, "split": split})
+
+
+def test_class_labels_that_cannot_be_learnt_or_written_are_refused_before_training():
+    from photcat.pipeline.training import check_classes, class_labels
+
+    assert check_classes(labelled(["GALAXY", "QSO", "STAR"]), "class", "galaxy") == "GALAXY"
+    assert check_classes(labelled(["A", "B"]), "class", "") == ""  # no galaxy class
+    cases = {
+        "same column": labelled(["QSO", "qso", "GALAXY"]),  # both p_qso
+        "another photcat column": labelled(["quiescent", "GALAXY"]),  # p_quiescent
+        "printable ASCII": labelled(["étoile", "GALAXY"]),
+        "at least 10 training": pd.concat([labelled(["GALAXY", "STAR"]), labelled(["WD"], 2, 1)]),
+        "at least 2 classes": labelled(["GALAXY"]),
+        "not one of the label": labelled(["GAL", "STAR"]),
+    }
+    for why, table in cases.items():
+        with pytest.raises(ValueError, match=why):
+            check_classes(table, "class", "galaxy", "cat.csv")
+    from photcat.pipeline.training import match_class
+
+    with pytest.raises(ValueError, match="differ only by case"):
+        match_class("galaxy", ["GALAXY", "Galaxy"])
+    assert match_class("Galaxy", ["GALAXY", "Galaxy"]) == "Galaxy"
+    # numeric codes with gaps read as floats; their classes stay "0", "1", "2"
+    codes = pd.DataFrame({"c": [0.0, 1.0, np.nan, 2.0, 2.5]})
+    assert class_labels(codes, "c").tolist() == ["0", "1", "", "2", "2.5"]
+
+
+def test_a_class_model_whose_recorded_classes_differ_from_its_own_is_refused(tmp_path):
+    from photcat.models.networks import CategoricalMLP
+    from photcat.models.persistence import ModelIntegrityError, save_model
+    from photcat.pipeline.loader import load_model
+    from tests.conftest import edit_manifest
+
+    X, y = blobs(300, 0)
+    est = CategoricalMLP(**SMALL).fit(X, y)
+    from photcat.features.spec import FeatureSpec
+
+    cfg = {"classes": ["GALAXY", "QSO", "STAR"], "galaxy_class": "GALAXY"}
+    spec = FeatureSpec(bands=tuple("ugri"), reference_band="r").to_dict()  # 4 features
+    folder = save_model(est, tmp_path / "m", feature_spec=spec, config=cfg)
+    assert load_model(folder).predictor.networks[0].classes == ("GALAXY", "QSO", "STAR")
+    edit_manifest(folder, lambda m: m["config"].update(classes=["STAR", "QSO", "GALAXY"]))
+    with pytest.raises(ModelIntegrityError, match="differ from the model's own"):
+        load_model(folder)

@@ -31,6 +31,7 @@ MASKED = 1 << 2
 DROPPED = 1 << 3
 TOO_FEW_BANDS = 1 << 4
 REFERENCE_MISSING = 1 << 5
+MORPHOLOGY_MISSING = 1 << 6  # a PSF − model magnitude of the spec is missing: not usable
 
 FEATURE_REASONS: dict[str, int] = {
     "band_missing": BAND_MISSING,
@@ -39,6 +40,7 @@ FEATURE_REASONS: dict[str, int] = {
     "dropped": DROPPED,
     "too_few_bands": TOO_FEW_BANDS,
     "reference_missing": REFERENCE_MISSING,
+    "morphology_missing": MORPHOLOGY_MISSING,
 }
 
 RF_NO_REDSHIFT = 1 << 0

@@ -32,8 +32,9 @@ Bands without a softening stay Pogson. Specifications saved before this option r
 
 Morphology (``morphology``: bands): one feature ``psf-model_<b>`` per band, the canonical
 column ``psf_model_<b>`` (PSF minus model magnitude, SDSS ``psfMag − modelMag``; ≈ 0 for a
-point source). A row without it has the value 0 and ``masked`` True under "mask" and
-"impute", and is not usable under "drop"; it does not count as a missing band.
+point source). A row without it is not usable under every policy (flag
+``MORPHOLOGY_MISSING``): a missing value cannot be told from a point source's 0. It does not
+count as a missing band.
 """
 
 from __future__ import annotations
@@ -422,19 +423,20 @@ def build(table: Any, spec: FeatureSpec) -> Features:
     for b in spec.morphology:
         if f"psf_model_{b}" not in table.columns:
             raise KeyError(
-                f"table lacks column 'psf_model_{b}' (PSF minus model magnitude) for the "
-                f"morphology feature of band {b!r}: read a catalogue with both magnitudes"
+                f"the model uses the PSF − model magnitude of band {b!r} (psf-model_{b}), and "
+                f"the catalogue has none: it needs both the PSF and the model magnitude of "
+                f"{b} (SDSS psfMag_{b}, modelMag_{b})"
             )
         v = pd.to_numeric(table[f"psf_model_{b}"], errors="coerce").to_numpy(float, na_value=np.nan)
         morph_missing |= ~np.isfinite(v)
-        cols.append(v)
+        cols.append(np.where(np.isfinite(v), v, 0.0))
         col_err.append(np.zeros(n))
-    if spec.flag_policy == "drop":
-        usable &= ~morph_missing
+    flags[morph_missing] |= ff.MORPHOLOGY_MISSING
+    usable &= ~morph_missing
     X = np.column_stack(cols)
     E = np.column_stack(col_err)
     masked = None
-    if spec.flag_policy == "mask" or (spec.morphology and spec.flag_policy == "impute"):
+    if spec.flag_policy == "mask":
         masked = np.isnan(X)
         X = np.nan_to_num(X, nan=0.0)
         E = np.nan_to_num(E, nan=0.0)

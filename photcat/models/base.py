@@ -152,7 +152,8 @@ def encode_classes(
     unknown = classes[idx] != text
     if unknown.any():
         raise ValueError(
-            f"labels {sorted(set(text[unknown]))[:5]} are not among the classes {classes.tolist()}"
+            f"labels {sorted(map(str, set(text[unknown])))[:5]} are not among the classes "
+            f"{[str(c) for c in classes]}"
         )
     return classes, idx
 

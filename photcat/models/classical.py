@@ -518,14 +518,38 @@ class _CalibratedClasses(ObjectClassifier):
 
 class LogisticClasses(_CalibratedClasses, LogisticQuiescent):
     """Multi-class logistic regression on standardised polynomial features (parameters as
-    :class:`LogisticQuiescent`)."""
+    :class:`LogisticQuiescent`). Not recalibrated by default: its softmax is already a
+    likelihood fit, and a one-against-rest sigmoid on top of it was seen to flatten every
+    probability to the base rates (validation accuracy 0.53 against 0.94 without it)."""
+
+    def __init__(self, C=1.0, degree=2, calibration=None, cv=3, max_iter=2000, random_state=0):
+        super().__init__(C, degree, calibration, cv, max_iter, random_state)
 
 
 class RandomForestClasses(_CalibratedClasses, RandomForestQuiescent):
-    """Multi-class random forest with calibrated probabilities (parameters as
-    :class:`RandomForestQuiescent`)."""
+    """Multi-class random forest with sigmoid-calibrated probabilities (parameters as
+    :class:`RandomForestQuiescent`): isotonic calibration gives probabilities of exactly 0,
+    whose log loss is unbounded when such a class is the true one."""
+
+    def __init__(
+        self, n_estimators=200, min_samples_leaf=5, max_features="sqrt", n_jobs=None,
+        calibration="sigmoid", cv=3, random_state=0,
+    ):  # fmt: skip
+        super().__init__(
+            n_estimators, min_samples_leaf, max_features, n_jobs, calibration, cv, random_state
+        )
 
 
 class GradientBoostingClasses(_CalibratedClasses, GradientBoostingQuiescent):
-    """Multi-class histogram gradient boosting with calibrated probabilities (parameters as
-    :class:`GradientBoostingQuiescent`)."""
+    """Multi-class histogram gradient boosting with sigmoid-calibrated probabilities
+    (parameters as :class:`GradientBoostingQuiescent`; sigmoid as for
+    :class:`RandomForestClasses`)."""
+
+    def __init__(
+        self, max_iter=200, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20,
+        early_stopping="auto", calibration="sigmoid", cv=3, random_state=0,
+    ):  # fmt: skip
+        super().__init__(
+            max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, early_stopping,
+            calibration, cv, random_state,
+        )  # fmt: skip

@@ -493,8 +493,8 @@ def _mixture_root(w, m, s, comp, qk, tol: float, max_iter: int = 200) -> np.ndar
         below = f < 0
         lo = np.where(below, x, lo)
         hi = np.where(below, hi, x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = f / d
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step = f / d  # d = 0 or tiny: an infinite step, replaced by bisection below
         xn = x - step
         bad = ~((xn > lo) & (xn < hi)) | ~(2.0 * np.abs(step) <= np.abs(step_old))
         xn = np.where(bad, 0.5 * (lo + hi), xn)

@@ -162,7 +162,7 @@ def _check_values(task, config: str | None) -> None:
 def preflight(task, config: str | None = None) -> None:
     """Check what can be checked before any task runs: parameter values, files, schema,
     bands, model names."""
-    from photcat.catalogs import CatalogError, iter_read
+    from photcat.catalogs import CatalogError
     from photcat.catalogs.bands import canonical_name
     from photcat.features.uvj import preset
     from photcat.models import registry
@@ -209,22 +209,36 @@ def preflight(task, config: str | None = None) -> None:
                     f"used ({', '.join(used)})"
                 ) from None
         if task.class_column:
-            first = iter_read(
-                resolve_catalog(task.catalog), _schema_arg(task.schema), rows=1000,
-                checksum=False, keep_columns=True,
-            )  # fmt: skip
-            have = next(iter(first)).table.columns
-            if task.class_column not in have:
-                raise UsageError(
-                    f"class_column = {task.class_column!r}: --catalog {probes[0].meta['source']} "
-                    f"has no such column (its columns: {', '.join(map(str, have))})"
-                )
+            _check_class_column(task, probes[0].meta["source"])
         if not probes[0].report.has_redshift:
             raise UsageError(
                 f"--catalog {probes[0].meta['source']} has no spectroscopic redshift to train on"
             )
     except (KeyError, CatalogError, ValueError) as exc:
         raise UsageError(str(exc).strip("'\"")) from exc
+
+
+def _check_class_column(task, source: str) -> None:
+    """``class_column``: the training catalogue's column of classes, learnable and writable
+    (:func:`photcat.pipeline.training.check_classes`), its galaxy class among them, and the
+    class model's parameters valid; before any task runs."""
+    from photcat.catalogs import read_columns
+    from photcat.models import registry
+    from photcat.pipeline.tasks import resolve_catalog
+    from photcat.pipeline.training import check_classes
+
+    table = read_columns(resolve_catalog(task.catalog))
+    if task.class_column not in table:
+        have = ", ".join(map(str, table.columns))
+        raise UsageError(
+            f"class_column = {task.class_column!r}: --catalog {source} has no such column "
+            f"(its columns: {have})"
+        )
+    try:
+        check_classes(table, task.class_column, task.galaxy_class, source)
+        registry.build(task.class_model, dict(task.class_params))
+    except (ValueError, KeyError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
 
 
 def cmd_run(args) -> int:
@@ -364,6 +378,7 @@ def cmd_train(args) -> int:
         provenance={
             "command": "photcat train",
             "argv": sys.argv[1:],
+            "catalog": str(args.catalog),
             "photcat_version": __version__,
             **({"object_class": args.object_class} if args.object_class else {}),
         },

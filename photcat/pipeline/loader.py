@@ -95,6 +95,8 @@ def _load(path: str, mtime_ns: int, size: int) -> LoadedModel:
     try:
         cfg = manifest.get("config") or {}
         feature_min = np.asarray(cfg.get("feature_min", []), dtype=np.float32)
+        if manifest["task"] == "class":
+            _check_classes(predictor, cfg, path)
         return LoadedModel(
             folder=path,
             target=manifest["task"],
@@ -108,6 +110,20 @@ def _load(path: str, mtime_ns: int, size: int) -> LoadedModel:
         )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ModelIntegrityError(f"{path}/{MANIFEST}: cannot use the saved model ({exc})") from exc
+
+
+def _check_classes(predictor: Any, config: dict, path: str) -> None:
+    """A class model's recorded classes (which name its ``p_<class>`` columns and its galaxy
+    class) are those its predictor outputs, in order."""
+    nets = getattr(predictor, "networks", None)
+    got = list(nets[0].classes) if nets else [str(c) for c in getattr(predictor, "classes_", [])]
+    if config.get("classes") != got or (
+        config.get("galaxy_class") and config["galaxy_class"] not in got
+    ):
+        raise ModelIntegrityError(
+            f"{path}/{MANIFEST}: the recorded classes {config.get('classes')} (galaxy class "
+            f"{config.get('galaxy_class')!r}) differ from the model's own {got}"
+        )
 
 
 def _components(predictor: Any, target: str, row: np.ndarray) -> int:

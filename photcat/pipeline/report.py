@@ -184,7 +184,8 @@ def _class_figures(plt, metrics, folder: Path) -> list[tuple[str, str]]:
     figs = [
         (
             _save(fig, folder / "class_confusion.png"),
-            "Confusion matrix of the object classes (test split): counts and fraction of each "
+            "Confusion matrix of the object classes on the evaluation rows (the test split when "
+            "the catalogue has one, else every row with a class): counts and fraction of each "
             "true class.",
         )
     ]
@@ -201,7 +202,8 @@ def _class_figures(plt, metrics, folder: Path) -> list[tuple[str, str]]:
     figs.append(
         (
             _save(fig, folder / "class_reliability.png"),
-            "Reliability of each class's probability against the true class (test split).",
+            "Reliability of each class's probability against the true class (the evaluation "
+            "rows of the confusion matrix).",
         )
     )
     return figs

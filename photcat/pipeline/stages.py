@@ -88,8 +88,8 @@ def train_and_save(
 
     extra = {}
     if target == "class":  # checked before a long fit
-        names = training.class_labels(ts, label)
-        extra["galaxy_class"] = training.match_class(galaxy_class, sorted(set(names) - {""}))
+        source = provenance.get("catalog") or (provenance.get("params") or {}).get("catalog")
+        extra["galaxy_class"] = training.check_classes(ts, label, galaxy_class, str(source or ""))
     fitted = training.fit_model(
         ts, target=target, model=model, params=params, spec=spec, seed=seed, label=label
     )

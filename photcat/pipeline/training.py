@@ -170,28 +170,86 @@ def class_training_set(
 
 def class_labels(table: pd.DataFrame, label: str) -> np.ndarray:
     """The class of each row as stripped text (object array); "" where there is none (an
-    empty, NaN or missing value)."""
+    empty, NaN or missing value). Whole numbers are written without a fraction (a numeric
+    column with gaps reads as floats: its 1.0 is the class "1")."""
     col = table[label]
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        v = col.to_numpy(float, na_value=np.nan)
+        whole = np.isfinite(v) & (v == np.round(v))
+        out = np.full(len(v), "", dtype=object)
+        out[whole] = v[whole].astype(np.int64).astype(str)
+        frac = np.isfinite(v) & ~whole
+        out[frac] = v[frac].astype(str)
+        return out
     text = col.astype("string").str.strip().fillna("")
     text = text.where(~text.str.lower().isin(("nan", "none", "<na>")), "")
     return text.to_numpy(dtype=object)
 
 
+MIN_CLASS_ROWS = 10  # training rows a class needs to be learnt
+RESERVED_COLUMNS = ("p_quiescent",)  # value-added columns a class's p_<class> must not take
+
+
+def check_classes(table: pd.DataFrame, label: str, galaxy_class: str, source: str = "") -> str:
+    """Refuse class labels a class model cannot learn or write, before a long fit; returns
+    the galaxy class as the label spells it ("" for none).
+
+    Classes must be ASCII text (FITS tables hold ASCII), give distinct ``p_<class>`` columns
+    other than :data:`RESERVED_COLUMNS`, and have :data:`MIN_CLASS_ROWS` training rows and,
+    when there are validation rows, at least one of them.
+    """
+    where = f"column {label!r}" + (f" of {source}" if source else "")
+    names = class_labels(table, label)
+    classes = sorted(set(names) - {""})
+    if len(classes) < 2:
+        raise ValueError(f"{where}: a class model needs at least 2 classes, found {classes}")
+    bad = [c for c in classes if not (c.isascii() and c.isprintable())]
+    if bad:
+        raise ValueError(
+            f"{where}: class names must be printable ASCII (FITS holds ASCII), got {bad}"
+        )
+    cols: dict[str, list[str]] = {}
+    for c in classes:
+        cols.setdefault(class_column_name(c), []).append(c)
+    clash = {k: v for k, v in cols.items() if len(v) > 1 or k in RESERVED_COLUMNS}
+    if clash:
+        k, v = next(iter(clash.items()))
+        why = "another photcat column" if len(v) == 1 else "the same column"
+        raise ValueError(f"{where}: class(es) {v} would be written as {k!r}, {why}: rename them")
+    split = table["split"].to_numpy() if "split" in table else np.full(len(table), "train")
+    for c in classes:
+        n_train = int(((names == c) & (split == "train")).sum())
+        n_valid = int(((names == c) & (split == "valid")).sum())
+        if n_train < MIN_CLASS_ROWS or ((split == "valid").any() and n_valid == 0):
+            raise ValueError(
+                f"{where}: class {c!r} has {n_train} training and {n_valid} validation rows; "
+                f"a class needs at least {MIN_CLASS_ROWS} training rows and one validation "
+                "row: drop or merge it"
+            )
+    return match_class(galaxy_class, classes) if galaxy_class else ""
+
+
 def match_class(name: str, classes: list[str]) -> str:
     """The class among ``classes`` called ``name``, without regard to case (a clear error
     naming the classes when there is none)."""
-    hits = [c for c in classes if c.lower() == str(name).strip().lower()]
-    if len(hits) != 1:
+    exact = [c for c in classes if c == str(name).strip()]
+    hits = exact or [c for c in classes if c.lower() == str(name).strip().lower()]
+    if len(hits) > 1:
+        raise ValueError(
+            f"the galaxy class {name!r} matches {hits}, which differ only by case: name one "
+            "exactly with --galaxy-class"
+        )
+    if not hits:
         raise ValueError(
             f"the galaxy class {name!r} is not one of the label's classes {classes}: name it "
-            "with --galaxy-class (or galaxy_class in the configuration)"
+            'with --galaxy-class (or galaxy_class in the configuration; "" for none)'
         )
     return hits[0]
 
 
 def class_column_name(name: str) -> str:
     """The value-added column of a class's probability: ``p_`` + the label lower-cased, any
-    character other than a letter, digit or underscore replaced by ``_`` (``QSO`` ->
+    character other than an ASCII letter, digit or underscore replaced by ``_`` (``QSO`` ->
     ``p_qso``)."""
     import re
 

@@ -208,6 +208,7 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     photoz_q50 = np.full(n, np.nan)
     per_class: dict[str, tuple] = {}  # photo-z models trained on one object class
     classes = None  # (class model, usable rows, its prediction)
+    _check_roles(models)
     for lm in models:
         feats = lm.spec.build(table)
         ok = feats.usable
@@ -262,6 +263,27 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     return pd.DataFrame(cols, index=table.index), arrays
 
 
+def _check_roles(models: list[LoadedModel]) -> None:
+    """Refuse model lists whose columns would overwrite one another: two class models, a
+    photo-z model besides per-class ones, two per-class models of one class."""
+    cls = [lm.folder for lm in models if lm.target == "class"]
+    plain = [lm.folder for lm in models if lm.target == "photoz" and not lm.config.get("object_class")]  # fmt: skip
+    per: dict[str, list[str]] = {}
+    for lm in models:
+        if lm.target == "photoz" and lm.config.get("object_class"):
+            per.setdefault(lm.config["object_class"], []).append(lm.folder)
+    if len(cls) > 1:
+        raise ValueError(f"two object-class models given ({', '.join(cls)}): give one")
+    if per and plain:
+        raise ValueError(
+            f"photo-z model {plain[0]} and per-class photo-z models "
+            f"({', '.join(f for v in per.values() for f in v)}) both give the photo-z: give one kind"
+        )
+    for oc, folders in per.items():
+        if len(folders) > 1:
+            raise ValueError(f"two photo-z models of class {oc!r} given: {', '.join(folders)}")
+
+
 def _photoz_columns(
     pred: MixturePrediction | None,
     idx: np.ndarray,
@@ -305,16 +327,23 @@ def _photoz_by_class(per_class: dict, classes, n: int, grid, flag, cols, arrays)
     if classes is None:
         raise ValueError(
             "photo-z models trained on one object class ("
-            + ", ".join(sorted(per_class))
+            + ", ".join(f"{lm.folder}: {oc}" for oc, (lm, _, _) in per_class.items())
             + ") need an object-class model among the models (photcat train --target class)"
         )
     clm, c_ok, c_pred = classes
-    names = clm.config.get("classes") or list(c_pred.classes)
+    names = list(clm.config.get("classes") or [])
+    galaxy = clm.config.get("galaxy_class")
     by_name = {}
     for oc, entry in per_class.items():
-        hit = [c for c in names if c.lower() == oc.lower()]
+        # "galaxy" is the class model's galaxy class; "qso" the class of that name
+        hit = (
+            [galaxy] if oc == "galaxy" and galaxy else [c for c in names if c.lower() == oc.lower()]
+        )
         if not hit:
-            raise ValueError(f"no class {oc!r} among the class model's classes {names}")
+            raise ValueError(
+                f"photo-z model {entry[0].folder} is for class {oc!r}, which is not among the "
+                f"classes {names} of class model {clm.folder}"
+            )
         by_name[hit[0]] = entry
     points = {c: 0.0 for c in names if c not in by_name and c.lower() == "star"}
     lacking = [c for c in names if c not in by_name and c not in points]
@@ -357,7 +386,7 @@ def _class_columns(
     is below :data:`NOT_GALAXY_BELOW`."""
     from photcat.pipeline.training import class_column_name
 
-    classes = lm.config.get("classes") or (list(pred.classes) if pred is not None else [])
+    classes = list(pred.classes) if pred is not None else lm.config.get("classes") or []
     galaxy = lm.config.get("galaxy_class")
     out: dict[str, np.ndarray] = {}
     for j, name in enumerate(classes):
