@@ -335,8 +335,10 @@ def command_training_set(
     ``features``: ready-made columns of the file (then ``label`` names the truth column);
     otherwise colours of ``bands`` (default: the catalogue's required bands) read through
     ``schema``, and the truth is z_spec, or for the quiescent target without ``label`` the
-    UVJ label at z_spec; the class target's truth is the text column ``label``. ``validation``: a second file for the ``valid`` rows; otherwise
+    UVJ label at z_spec; the class target's truth is the text column ``label``.
+    ``validation``: a second file for the ``valid`` rows; otherwise
     :data:`TRAIN_VALID_FRACTIONS` of the catalogue, seeded by ``split_seed``.
+    ``object_class``: a per-class photo-z model's class (:func:`training_set`).
     """
     from photcat.catalogs import read, read_columns
     from photcat.features.columns import ColumnSpec
