@@ -403,3 +403,31 @@ def test_a_class_model_whose_recorded_classes_differ_from_its_own_is_refused(tmp
     edit_manifest(folder, lambda m: m["config"].update(classes=["STAR", "QSO", "GALAXY"]))
     with pytest.raises(ModelIntegrityError, match="differ from the model's own"):
         load_model(folder)
+
+
+def test_class_checks_count_usable_rows_and_expected_splits():
+    from photcat.pipeline.training import check_classes
+
+    t = labelled(["GALAXY", "QSO", "WD"])
+    usable = t["class"].to_numpy() != "WD"  # WD rows lack the bands the features need
+    with pytest.raises(ValueError, match="'WD' has 0 training"):
+        check_classes(t, "class", "GALAXY", usable=usable)
+    raw = t.drop(columns="split")  # photcat run, before its split: the expected numbers
+    assert check_classes(raw, "class", "GALAXY", expected=(0.6, 0.2)) == "GALAXY"
+    small = pd.concat([labelled(["GALAXY", "QSO"]), labelled(["WD"], 12, 0)]).drop(columns="split")  # fmt: skip
+    with pytest.raises(ValueError, match="'WD' has 7 training and 2 validation rows .expected"):
+        check_classes(small, "class", "GALAXY", expected=(0.6, 0.2))
+
+
+def test_class_model_parameter_values_are_checked_without_fitting():
+    from photcat.models.registry import check_params
+
+    check_params("categorical-committee", {"n_members": 2, "epochs": 3})
+    for name, params, why in (
+        ("logistic-classes", {"C": -1}, "'C' parameter"),
+        ("gradient-boosting-classes", {"calibration": "Sigmoid"}, "calibration must be"),
+        ("categorical-committee", {"optimizer": "lbfgs"}, "optimizer must be"),
+        ("random-forest-classes", {"trees": 3}, "bad parameter"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            check_params(name, params)

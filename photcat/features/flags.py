@@ -8,6 +8,7 @@ Feature matrix (``Features.flags``):
 * ``DROPPED`` – row not usable under policy "drop" (a band is missing)
 * ``TOO_FEW_BANDS`` – fewer good bands than ``FeatureSpec.min_bands``: never usable
 * ``REFERENCE_MISSING`` – the reference-magnitude band is missing
+* ``MORPHOLOGY_MISSING`` – a PSF − model magnitude of the spec is missing: never usable
 
 Rest-frame fit (``restframe_flag``):
 

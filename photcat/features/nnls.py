@@ -5,9 +5,14 @@ interpolated linearly from kcorrect's redshift grid and the problem solved with 
 Lawson–Hanson active-set algorithm (C. L. Lawson & R. J. Hanson 1974, *Solving Least Squares
 Problems*, chapter 23, algorithm NNLS; the algorithm of ``scipy.optimize.nnls``, which kcorrect
 calls row by row), compiled with Numba; it works on the normal equations of the columns
-scaled to unit norm, with Cholesky solves of the passive set. It agrees with the exhaustive
-:func:`batched_nnls` below to < 1e-6 mag in the rest-frame magnitudes (tested on the shared
-samples).
+scaled to unit norm, with Cholesky solves of the passive set. An object with fewer measured
+bands than templates has many solutions of the same χ² (the data are fitted exactly, and the
+rest-frame colours are not determined by them): the solvers differ in which one they return
+(Lawson–Hanson's depends on the order in which it adds columns, scipy's too), so for such
+objects the kernel enumerates the subsets as :func:`batched_nnls` does and returns the same
+solution: the first subset, in a fixed order, whose χ² is the smallest to 1e-10 bᵀb (so that
+round-off does not choose). It agrees with :func:`batched_nnls` to < 1e-6 mag in the
+rest-frame magnitudes, ugriz + JHKs, griz and gri alike (tested on the shared samples).
 
 :func:`batched_nnls` (the reference) is vectorised over objects:
 
@@ -24,12 +29,16 @@ always feasible). Cost: O(2^k · n); for k = 5, 31 batched solves.
 from __future__ import annotations
 
 import itertools
+from functools import cache
 
 import numba as nb
 import numpy as np
 
 MAX_TEMPLATES = 8
 RIDGE = 1e-12  # added to the diagonal of the unit-norm normal equations (rank-deficient sets)
+# an object with fewer measurements than templates: χ² values within TIE·bᵀb are equal (the
+# exact fits differ by round-off only), and the first such subset is the solution
+TIE = 1e-10
 
 
 def batched_nnls(
@@ -57,9 +66,8 @@ def batched_nnls(
     G = np.einsum("nmk,nml->nkl", As, As)
     h = np.einsum("nmk,nm->nk", As, b)
     bb = (b**2).sum(axis=1)
-    best_c = np.zeros((n, k))
-    best_chi2 = bb.copy()
     scale_b = np.maximum(np.sqrt(bb), 1e-300)
+    sols, chi2s = [np.zeros((n, k))], [bb.copy()]  # the empty subset, c = 0, first
     for size in range(1, k + 1):
         ridge = ridge_eps * np.eye(size)
         for subset in itertools.combinations(range(k), size):
@@ -71,12 +79,22 @@ def batched_nnls(
             feasible = (coef >= -tol * scale_b[:, None]).all(axis=1) & (norm[:, cols] > 0).all(
                 axis=1
             )
-            better = feasible & (chi2 < best_chi2 - 1e-9 * np.maximum(best_chi2, 1e-300))
-            if better.any():
-                c = np.zeros((int(better.sum()), k))
-                c[:, cols] = np.clip(coef[better], 0.0, None)
-                best_c[better] = c
-                best_chi2[better] = chi2[better]
+            c = np.zeros((n, k))
+            c[:, cols] = np.clip(coef, 0.0, None)
+            sols.append(c)
+            chi2s.append(np.where(feasible, chi2, np.inf))
+    chi2 = np.stack(chi2s, axis=1)
+    # the smallest χ²: each subset in turn replaces the best so far when it improves on it
+    pick, best = np.zeros(n, dtype=np.int64), bb.copy()
+    for r in range(1, chi2.shape[1]):
+        better = chi2[:, r] < best - 1e-9 * np.maximum(best, 1e-300)
+        pick[better], best[better] = r, chi2[better, r]
+    # fewer measurements than templates: many subsets fit exactly and round-off alone must not
+    # choose among them; the first (in the order above) within TIE bᵀb of the smallest χ²
+    under = (np.abs(A).sum(axis=2) > 0).sum(axis=1) < k
+    first = np.argmax(chi2 <= chi2.min(axis=1, keepdims=True) + TIE * bb[:, None], axis=1)
+    pick = np.where(under, first, pick)
+    best_c = np.stack(sols, axis=1)[np.arange(n), pick]
     coef = best_c / safe
     resid = b - np.einsum("nmk,nk->nm", A, coef)
     return coef, (resid**2).sum(axis=1)
@@ -110,11 +128,23 @@ def grid_nnls(
         )
     if n and (np.nanmin(z) < zg[0] or np.nanmax(z) > zg[-1] or not np.isfinite(z).all()):
         raise ValueError(f"redshifts must be finite and inside the grid [{zg[0]}, {zg[-1]}]")
-    return _grid_nnls(zg, Ag, z, f, w, RIDGE)
+    return _grid_nnls(zg, Ag, z, f, w, RIDGE, TIE, _subsets(Ag.shape[2]))
+
+
+@cache
+def _subsets(k: int) -> np.ndarray:
+    """Every non-empty subset of k columns as a 0/1 row, in :func:`batched_nnls`'s order
+    (by size, then as ``itertools.combinations`` gives them)."""
+    rows = [
+        [int(j in c) for j in range(k)]
+        for size in range(1, k + 1)
+        for c in itertools.combinations(range(k), size)
+    ]
+    return np.array(rows, dtype=np.bool_)
 
 
 @nb.njit(cache=True)
-def _grid_nnls(zg, Ag, z, maggies, ivar, ridge):  # pragma: no cover - compiled
+def _grid_nnls(zg, Ag, z, maggies, ivar, ridge, tie, subsets):  # pragma: no cover - compiled
     n, m = maggies.shape
     k = Ag.shape[2]
     coef = np.zeros((n, k))
@@ -123,49 +153,119 @@ def _grid_nnls(zg, Ag, z, maggies, ivar, ridge):  # pragma: no cover - compiled
     b = np.empty(m)
     c = np.empty(k)
     for o in range(n):
+        measured = 0  # bands with a weight
         # the grid interval holding z (a grid point is the end of the interval below it)
         lo = min(max(np.searchsorted(zg, z[o]) - 1, 0), zg.size - 2)
         t = (z[o] - zg[lo]) / (zg[lo + 1] - zg[lo])
         for i in range(m):
             wi = np.sqrt(ivar[o, i]) if ivar[o, i] > 0 else 0.0
+            measured += wi > 0
             b[i] = maggies[o, i] * wi if wi > 0 else 0.0
             for j in range(k):
                 a0 = Ag[lo, i, j]
                 A[i, j] = (a0 + t * (Ag[lo + 1, i, j] - a0)) * wi
-        chi2[o] = _lawson_hanson(A, b, c, ridge)
+        if measured < k:  # many solutions: the one batched_nnls returns
+            chi2[o] = _enumerate(A, b, c, ridge, tie, subsets)
+        else:
+            chi2[o] = _lawson_hanson(A, b, c, ridge)
         coef[o] = c
     return coef, chi2
 
 
 @nb.njit(cache=True)
-def _lawson_hanson(A, b, coef, ridge):  # pragma: no cover - compiled
-    """min ||A c − b||² subject to c ≥ 0 for one object (A (m, k), b (m,)); ``coef`` (k,)
-    receives c; returns χ²."""
+def _normal_equations(A, b, ridge):  # pragma: no cover - compiled
+    """(G + ridge I, h, bᵀb, column norms) of A with columns scaled to unit norm (norm 0
+    kept as 0; such a column is scaled by 1)."""
     m, k = A.shape
-    norm = np.ones(k)
+    norm = np.zeros(k)
     for j in range(k):
-        s = 0.0
+        v = 0.0
         for i in range(m):
-            s += A[i, j] * A[i, j]
-        if s > 0:
-            norm[j] = np.sqrt(s)
+            v += A[i, j] * A[i, j]
+        norm[j] = np.sqrt(v)
+    safe = np.where(norm > 0, norm, 1.0)
     G = np.empty((k, k))
     h = np.empty(k)
     bb = 0.0
     for i in range(m):
         bb += b[i] * b[i]
     for a in range(k):
-        s = 0.0
+        v = 0.0
         for i in range(m):
-            s += A[i, a] * b[i]
-        h[a] = s / norm[a]
+            v += A[i, a] * b[i]
+        h[a] = v / safe[a]
         for c in range(a + 1):
-            s = 0.0
+            v = 0.0
             for i in range(m):
-                s += A[i, a] * A[i, c]
-            G[a, c] = s / (norm[a] * norm[c])
+                v += A[i, a] * A[i, c]
+            G[a, c] = v / (safe[a] * safe[c])
             G[c, a] = G[a, c]
         G[a, a] += ridge
+    return G, h, bb, norm, safe
+
+
+@nb.njit(cache=True)
+def _residual_chi2(A, b, x, safe, coef):  # pragma: no cover - compiled
+    """coef = x / safe (unscaled coefficients); returns ||A coef − b||²."""
+    m, k = A.shape
+    for j in range(k):
+        coef[j] = x[j] / safe[j]
+    out = 0.0
+    for i in range(m):
+        r = b[i]
+        for j in range(k):
+            r -= A[i, j] * coef[j]
+        out += r * r
+    return out
+
+
+@nb.njit(cache=True)
+def _enumerate(A, b, coef, ridge, tie, subsets):  # pragma: no cover - compiled
+    """:func:`batched_nnls` for one object: the first subset (empty set first, then
+    ``subsets`` order) whose feasible solution has the smallest χ² to ``tie`` bᵀb."""
+    k = A.shape[1]
+    r_n = subsets.shape[0]
+    G, h, bb, norm, safe = _normal_equations(A, b, ridge)
+    tol = 1e-10 * max(np.sqrt(bb), 1e-300)
+    sols = np.zeros((r_n + 1, k))
+    chi2 = np.full(r_n + 1, np.inf)
+    chi2[0] = bb
+    s = np.zeros(k)
+    for r in range(r_n):
+        mask = subsets[r]
+        ok = True
+        for j in range(k):
+            if mask[j] and norm[j] <= 0:
+                ok = False
+        if not ok:
+            continue
+        _passive_solve(G, h, mask, s)
+        for j in range(k):
+            if mask[j] and s[j] < -tol:
+                ok = False
+        if not ok:
+            continue
+        c2 = bb
+        for a in range(k):
+            c2 -= 2.0 * s[a] * h[a]
+            for c in range(k):
+                c2 += s[a] * G[a, c] * s[c]
+        chi2[r + 1] = c2
+        for j in range(k):
+            sols[r + 1, j] = max(s[j], 0.0)
+    limit = chi2.min() + tie * bb
+    pick = 0
+    while chi2[pick] > limit:
+        pick += 1
+    return _residual_chi2(A, b, sols[pick], safe, coef)
+
+
+@nb.njit(cache=True)
+def _lawson_hanson(A, b, coef, ridge):  # pragma: no cover - compiled
+    """min ||A c − b||² subject to c ≥ 0 for one object (A (m, k), b (m,)); ``coef`` (k,)
+    receives c; returns χ²."""
+    k = A.shape[1]
+    G, h, bb, _, safe = _normal_equations(A, b, ridge)
     tol = 1e-12 * max(np.sqrt(bb), 1e-300)
     x = np.zeros(k)
     s = np.zeros(k)
@@ -199,15 +299,7 @@ def _lawson_hanson(A, b, coef, ridge):  # pragma: no cover - compiled
                 if passive[j] and x[j] <= tol:  # reached zero (to round-off): active again
                     passive[j] = False
                     x[j] = 0.0
-    out = 0.0
-    for i in range(m):
-        r = b[i]
-        for j in range(k):
-            r -= A[i, j] * x[j] / norm[j]
-        out += r * r
-    for j in range(k):
-        coef[j] = x[j] / norm[j]
-    return out
+    return _residual_chi2(A, b, x, safe, coef)
 
 
 @nb.njit(cache=True)

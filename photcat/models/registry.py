@@ -150,3 +150,26 @@ def build(
             **committee_kw,
         )
     return est
+
+
+def check_params(name: str, params: dict[str, Any] | None = None) -> None:
+    """Build ``name`` with ``params`` and check their values without fitting (a clear
+    ValueError): networks' own checks, scikit-learn's parameter validation of the models a
+    classical estimator wraps, and its calibration method."""
+    est = build(name, params)
+    for e in [est, getattr(est, "estimator", None)]:
+        if e is None:
+            continue
+        if hasattr(e, "_check_params"):
+            e._check_params()
+        if getattr(e, "calibration", None) not in (None, "isotonic", "sigmoid"):
+            raise ValueError(
+                f"calibration must be None, 'isotonic' or 'sigmoid', got {e.calibration!r}"
+            )
+        if hasattr(e, "_make_base"):
+            base = e._make_base()
+            for part in [s for _, s in getattr(base, "steps", [])] or [base]:
+                try:
+                    part._validate_params()
+                except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError
+                    raise ValueError(f"model {name!r}: {exc}") from None

@@ -235,8 +235,9 @@ def _check_class_column(task, source: str) -> None:
             f"(its columns: {have})"
         )
     try:
-        check_classes(table, task.class_column, task.galaxy_class, source)
-        registry.build(task.class_model, dict(task.class_params))
+        fractions = (task.train_fraction, task.valid_fraction)
+        check_classes(table, task.class_column, task.galaxy_class, source, expected=fractions)
+        registry.check_params(task.class_model, dict(task.class_params))
     except (ValueError, KeyError) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
 

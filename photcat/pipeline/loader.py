@@ -115,15 +115,17 @@ def _load(path: str, mtime_ns: int, size: int) -> LoadedModel:
 def _check_classes(predictor: Any, config: dict, path: str) -> None:
     """A class model's recorded classes (which name its ``p_<class>`` columns and its galaxy
     class) are those its predictor outputs, in order."""
+    from photcat.pipeline.training import RESERVED_COLUMNS, class_column_name
+
     nets = getattr(predictor, "networks", None)
     got = list(nets[0].classes) if nets else [str(c) for c in getattr(predictor, "classes_", [])]
-    if config.get("classes") != got or (
-        config.get("galaxy_class") and config["galaxy_class"] not in got
-    ):
-        raise ModelIntegrityError(
-            f"{path}/{MANIFEST}: the recorded classes {config.get('classes')} (galaxy class "
-            f"{config.get('galaxy_class')!r}) differ from the model's own {got}"
-        )
+    if config.get("classes") != got:
+        raise ValueError(f"the recorded classes {config.get('classes')} differ from the model's own {got}")  # fmt: skip
+    if config.get("galaxy_class") and config["galaxy_class"] not in got:
+        raise ValueError(f"the galaxy class {config['galaxy_class']!r} is not among the classes {got}")  # fmt: skip
+    columns = [class_column_name(c) for c in got]
+    if len(set(columns)) < len(columns) or set(columns) & set(RESERVED_COLUMNS):
+        raise ValueError(f"the classes {got} do not give distinct p_<class> columns")
 
 
 def _components(predictor: Any, target: str, row: np.ndarray) -> int:

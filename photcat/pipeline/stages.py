@@ -89,7 +89,10 @@ def train_and_save(
     extra = {}
     if target == "class":  # checked before a long fit
         source = provenance.get("catalog") or (provenance.get("params") or {}).get("catalog")
-        extra["galaxy_class"] = training.check_classes(ts, label, galaxy_class, str(source or ""))
+        usable = spec.build(ts).usable
+        extra["galaxy_class"] = training.check_classes(
+            ts, label, galaxy_class, str(source or ""), usable=usable
+        )
     fitted = training.fit_model(
         ts, target=target, model=model, params=params, spec=spec, seed=seed, label=label
     )

@@ -187,20 +187,32 @@ def class_labels(table: pd.DataFrame, label: str) -> np.ndarray:
 
 
 MIN_CLASS_ROWS = 10  # training rows a class needs to be learnt
+MORPHOLOGY_COVERAGE = 0.95  # fraction of rows with a band's PSF − model magnitude to use it
 RESERVED_COLUMNS = ("p_quiescent",)  # value-added columns a class's p_<class> must not take
 
 
-def check_classes(table: pd.DataFrame, label: str, galaxy_class: str, source: str = "") -> str:
+def check_classes(
+    table: pd.DataFrame,
+    label: str,
+    galaxy_class: str,
+    source: str = "",
+    usable: np.ndarray | None = None,
+    expected: tuple[float, float] | None = None,
+) -> str:
     """Refuse class labels a class model cannot learn or write, before a long fit; returns
     the galaxy class as the label spells it ("" for none).
 
     Classes must be ASCII text (FITS tables hold ASCII), give distinct ``p_<class>`` columns
     other than :data:`RESERVED_COLUMNS`, and have :data:`MIN_CLASS_ROWS` training rows and,
-    when there are validation rows, at least one of them.
+    when there are validation rows, at least one of them, counting only ``usable`` rows (the
+    features' usable rows). ``expected``: (train, valid) fractions when the table has no
+    ``split`` yet (``photcat run`` before its tasks): the expected numbers are checked.
     """
     where = f"column {label!r}" + (f" of {source}" if source else "")
     names = class_labels(table, label)
     classes = sorted(set(names) - {""})
+    if usable is not None:  # a class all of whose rows lack features is refused, not lost
+        names = np.where(usable, names, "")
     if len(classes) < 2:
         raise ValueError(f"{where}: a class model needs at least 2 classes, found {classes}")
     bad = [c for c in classes if not (c.isascii() and c.isprintable())]
@@ -220,9 +232,17 @@ def check_classes(table: pd.DataFrame, label: str, galaxy_class: str, source: st
     for c in classes:
         n_train = int(((names == c) & (split == "train")).sum())
         n_valid = int(((names == c) & (split == "valid")).sum())
-        if n_train < MIN_CLASS_ROWS or ((split == "valid").any() and n_valid == 0):
+        if expected is not None and "split" not in table:
+            n_train, n_valid = int(n_train * expected[0]), int(n_train * expected[1])
+        if (
+            n_train < MIN_CLASS_ROWS
+            or ((split == "valid").any() and n_valid == 0)
+            or (expected is not None and n_valid == 0)
+        ):
             raise ValueError(
-                f"{where}: class {c!r} has {n_train} training and {n_valid} validation rows; "
+                f"{where}: class {c!r} has {n_train} training and {n_valid} validation rows"
+                f"{' (expected from the split fractions)' if expected else ''} with usable "
+                "features; "
                 f"a class needs at least {MIN_CLASS_ROWS} training rows and one validation "
                 "row: drop or merge it"
             )
@@ -289,11 +309,13 @@ def default_spec(
 
 def morphology_bands(table: pd.DataFrame, bands: tuple[str, ...]) -> tuple[str, ...]:
     """Bands whose PSF − model magnitude (canonical ``psf_model_<b>``) the table holds for
-    at least half of its rows."""
+    at least :data:`MORPHOLOGY_COVERAGE` of its rows (a row without it gets no class from a
+    model that uses it)."""
     out = []
     for b in bands:
         col = table.get(f"psf_model_{b}")
-        if col is not None and np.isfinite(pd.to_numeric(col, errors="coerce")).mean() >= 0.5:
+        have = np.isfinite(pd.to_numeric(col, errors="coerce")).mean() if col is not None else 0
+        if have >= MORPHOLOGY_COVERAGE:
             out.append(b)
     return tuple(out)
 

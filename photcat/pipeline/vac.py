@@ -264,16 +264,19 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
 
 
 def _check_roles(models: list[LoadedModel]) -> None:
-    """Refuse model lists whose columns would overwrite one another: two class models, a
-    photo-z model besides per-class ones, two per-class models of one class."""
+    """Refuse model lists whose columns would overwrite one another: two models of one kind
+    (photo-z, quiescent, class), a photo-z model beside per-class ones, two per-class models
+    of one class."""
     cls = [lm.folder for lm in models if lm.target == "class"]
     plain = [lm.folder for lm in models if lm.target == "photoz" and not lm.config.get("object_class")]  # fmt: skip
+    quiescent = [lm.folder for lm in models if lm.target == "quiescent"]
     per: dict[str, list[str]] = {}
     for lm in models:
         if lm.target == "photoz" and lm.config.get("object_class"):
             per.setdefault(lm.config["object_class"], []).append(lm.folder)
-    if len(cls) > 1:
-        raise ValueError(f"two object-class models given ({', '.join(cls)}): give one")
+    for what, folders in (("object-class", cls), ("photo-z", plain), ("quiescent", quiescent)):
+        if len(folders) > 1:
+            raise ValueError(f"{len(folders)} {what} models given ({', '.join(folders)}): give one")
     if per and plain:
         raise ValueError(
             f"photo-z model {plain[0]} and per-class photo-z models "
@@ -359,21 +362,19 @@ def _photoz_by_class(per_class: dict, classes, n: int, grid, flag, cols, arrays)
     idx = np.flatnonzero(ok)
     k = sum(lm.n_components for lm, _, _ in by_name.values()) + len(points)
     pred = None
-    parts = {}
     if idx.size:
-        for c, (_, m_ok, p) in by_name.items():
-            parts[c] = p[np.searchsorted(np.flatnonzero(m_ok), idx)]
+        parts = {
+            c: p[np.searchsorted(np.flatnonzero(m_ok), idx)] for c, (_, m_ok, p) in by_name.items()
+        }
         c_rows = np.searchsorted(np.flatnonzero(c_ok), idx)
         pred = mix_by_class(c_pred[c_rows], parts, points)
-    for c in by_name:
+    for c, (_, m_ok, p) in by_name.items():  # each class's own photo-z, on its model's rows
         suffix = class_column_name(c)[2:]
+        own = np.flatnonzero(m_ok)
         for stat in ("mean", "std", "q50"):
             col = np.full(n, np.nan)
-            if c in parts:
-                p = parts[c]
-                col[idx] = (
-                    p.mean() if stat == "mean" else p.std() if stat == "std" else p.quantile(0.5)
-                )
+            if p is not None:
+                col[own] = p.mean() if stat == "mean" else p.std() if stat == "std" else p.quantile(0.5)  # fmt: skip
             cols[f"photoz_{stat}_{suffix}"] = col
     return _photoz_columns(pred, idx, n, k, grid, cols, arrays)
 
