@@ -72,12 +72,7 @@ def _kernel_rates(t, model, bands, n_rows: int = 1_000_000) -> dict[str, float]:
 
     out = {}
     for name, use in (("ugriz", UGRIZ), ("ugriz+JHKs", None)):
-        mags, errs, good = rf._read_bands(t, bands)
-        if use is not None:
-            good &= np.isin(np.array(bands), use)[None, :]
-        maggies, sig, good = rf._fluxes(t, bands, mags, errs, good, use)
-        sig = np.hypot(np.nan_to_num(sig), np.abs(maggies) * rf._LN10_OVER_2P5 * 0.02)
-        ivar = np.where(good & (sig > 0), 1 / np.where(sig > 0, sig, 1) ** 2, 0.0)
+        maggies, ivar, good = rf.weighted_fluxes(t, bands, use)
         z = t.z_spec.to_numpy(float)
         ok = np.flatnonzero((z > 0) & (z <= 2) & (good.sum(axis=1) >= 3))
         rep = np.resize(ok, n_rows)

@@ -438,6 +438,29 @@ def _fluxes(table, bands, mags, errs, good, use_bands):
     return maggies, sig_f, good
 
 
+def weighted_fluxes(
+    table: pd.DataFrame,
+    bands: tuple[str, ...],
+    use_bands: tuple[str, ...] | None = None,
+    error_floor: float = 0.02,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(maggies, inverse variances in maggies⁻², good) of ``bands`` per row, as the fit
+    weights them: ``error_floor`` (mag) added in quadrature to each error, kcorrect's floor (a
+    catalogue without errors is weighted by the floor alone); a band a row lacks, or one not
+    in ``use_bands``, gets inverse variance 0."""
+    mags, errs, good = _read_bands(table, bands)
+    if use_bands is not None:
+        use = {b.lower() for b in use_bands}
+        unknown = use - set(bands)
+        if unknown:
+            raise ValueError(f"use_bands {sorted(unknown)} are not among the fitted bands {bands}")
+        good &= np.array([b in use for b in bands])[None, :]
+    maggies, sig_f, good = _fluxes(table, bands, mags, errs, good, use_bands)
+    sig_f = np.hypot(np.nan_to_num(sig_f, nan=0.0), np.abs(maggies) * _LN10_OVER_2P5 * error_floor)
+    ivar = np.where(good & (sig_f > 0), 1.0 / np.where(sig_f > 0, sig_f, 1.0) ** 2, 0.0)
+    return maggies, ivar, good
+
+
 def fit_restframe(
     table: Any,
     z: str | npt.ArrayLike | None = None,
@@ -475,13 +498,7 @@ def fit_restframe(
             "(give a curve file in the schema's band_info, or leave them out)"
         )
     zz = _redshifts(table, z)
-    mags, errs, good = _read_bands(table, bands)
-    if use_bands is not None:
-        use = {b.lower() for b in use_bands}
-        unknown = use - set(bands)
-        if unknown:
-            raise ValueError(f"use_bands {sorted(unknown)} are not among the fitted bands {bands}")
-        good &= np.array([b in use for b in bands])[None, :]
+    maggies, ivar, good = weighted_fluxes(table, bands, use_bands, error_floor)
 
     model = kcorrect_model(responses, tuple(redshift_range), int(nredshift))
     n = len(table)
@@ -491,13 +508,8 @@ def fit_restframe(
     flag[no_z] |= ff.RF_NO_REDSHIFT
     flag[~no_z & ((zz <= max(zmin, 0.0)) | (zz > zmax))] |= ff.RF_Z_OUT_OF_RANGE
 
-    maggies, sig_f, good = _fluxes(table, bands, mags, errs, good, use_bands)
     n_good = good.sum(axis=1)
     flag[n_good < min_bands] |= ff.RF_TOO_FEW_BANDS
-    # kcorrect's error floor: a fraction of the flux added in quadrature (σ_m floor in mag);
-    # a catalogue without errors is weighted by the floor alone
-    sig_f = np.hypot(np.nan_to_num(sig_f, nan=0.0), np.abs(maggies) * _LN10_OVER_2P5 * error_floor)
-    ivar = np.where(good & (sig_f > 0), 1.0 / np.where(sig_f > 0, sig_f, 1.0) ** 2, 0.0)
 
     rest = np.full((n, 3), np.nan)
     chi2 = np.full(n, np.nan)
