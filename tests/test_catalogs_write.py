@@ -80,6 +80,39 @@ def test_array_columns(tmp_path):
         np.testing.assert_array_equal(got, pdf)
 
 
+def test_wide_arrays_are_packed_without_repetition_levels(tmp_path):
+    """A gridded PDF (>= PACKED_MIN_WIDTH values a row) is one FIXED_LEN_BYTE_ARRAY value per
+    row in Parquet (no repetition level per number), read back bit for bit, in FITS a vector
+    column; narrow arrays (mixture parameters) stay fixed-size lists."""
+    from photcat.catalogs.writer import PACKED_MIN_WIDTH, packed_layout, read_with_arrays
+
+    rng = np.random.default_rng(1)
+    n, nz = 300, 101
+    pdf = rng.random((n, nz)).astype(np.float32)
+    pdf[5] = np.nan  # a row without a prediction
+    means = rng.random((n, 5))
+    df = pd.DataFrame({"object_id": np.arange(n)})
+    for ext in ("parquet", "fits"):
+        out = cat.write(
+            df, tmp_path / f"p.{ext}", arrays={"photoz_pdf": pdf, "photoz_means": means}
+        )
+        got_df, arrays, _ = read_with_arrays(out)
+        assert list(got_df.columns) == ["object_id"]
+        np.testing.assert_array_equal(arrays["photoz_pdf"], pdf)
+        assert arrays["photoz_pdf"].dtype.newbyteorder("=") == np.float32
+        np.testing.assert_array_equal(arrays["photoz_means"], means)
+    md = pq.ParquetFile(tmp_path / "p.parquet").metadata
+    cols = {md.schema.column(i).path: md.schema.column(i) for i in range(md.num_columns)}
+    assert cols["photoz_pdf"].physical_type == "FIXED_LEN_BYTE_ARRAY"
+    assert cols["photoz_pdf"].max_repetition_level == 0
+    assert cols["photoz_means.list.element"].max_repetition_level == 1
+    field = pq.read_schema(tmp_path / "p.parquet").field("photoz_pdf")
+    assert packed_layout(field) == {"dtype": "<f4", "width": nz} and nz >= PACKED_MIN_WIDTH
+    # what a user without photcat does: numpy over the bytes
+    raw = pq.read_table(tmp_path / "p.parquet").column("photoz_pdf").to_pylist()
+    np.testing.assert_array_equal(np.frombuffer(b"".join(raw), "<f4").reshape(n, nz), pdf)
+
+
 def test_interrupted_write_leaves_previous_file_intact(tmp_path):
     target = tmp_path / "vac.fits"
     cat.write(pd.DataFrame({"object_id": [1, 2, 3]}), target)

@@ -201,6 +201,56 @@ def test_local_processes_give_identical_parts(models, dataset, tmp_path):
     assert [e["sha256"] for e in m1["partitions"]] == [e["sha256"] for e in m2["partitions"]]
 
 
+def test_workers_default_to_the_cores_for_large_catalogues(monkeypatch):
+    """0 / None = one process per available core, at most one per partition and per
+    AUTO_ROWS_PER_PROCESS rows; an explicit count is kept."""
+    from photcat.catalogs.partitions import Partition, part_name
+
+    monkeypatch.setattr(stream, "available_cores", lambda: 8)
+
+    def parts(n, rows):
+        return [
+            Partition(i, "parquet", "x.parquet", i, i + 1, i * rows, rows, part_name(i))
+            for i in range(n)
+        ]
+
+    big = stream.AUTO_ROWS_PER_PROCESS
+    assert stream.resolve_workers(0, parts(40, 250_000)) == 8
+    assert stream.resolve_workers(None, parts(3, 250_000)) == 3  # no more than partitions
+    assert stream.resolve_workers(0, parts(4, big // 2)) == 2  # 2 x 100,000 rows
+    assert stream.resolve_workers(0, parts(4, 1000)) == 1  # small: this process
+    assert stream.resolve_workers(0, []) == 1  # CSV, HDF5, ASCII: read in order
+    assert stream.resolve_workers(None) == 8
+    assert stream.resolve_workers(3, parts(1, 10)) == 3  # asked for: kept
+    with pytest.raises(ValueError, match="at least 1"):
+        stream.resolve_workers(-1)
+
+
+def test_predict_uses_the_cores_by_default(models, tmp_path, monkeypatch):
+    """``photcat predict`` without --workers spreads partitions over local processes."""
+    from photcat.pipeline.cli import main
+
+    dataset = write_parquet_dataset(tmp_path / "in", canonical_sample(), files=1, row_group=3000)
+    monkeypatch.setattr(stream, "available_cores", lambda: 2)
+    monkeypatch.setattr(stream, "AUTO_ROWS_PER_PROCESS", 1000)  # a small catalogue counts
+    started = []
+    real = stream._Processes.__init__
+
+    def spy(self, workers, shipped):
+        started.append(workers)
+        real(self, workers, shipped)
+
+    monkeypatch.setattr(stream._Processes, "__init__", spy)
+    args = ["predict", "--catalog", str(dataset), "--schema", "canonical", "--pdf-nz", "21"]
+    args += [a for m in models for a in ("--model", str(m))]
+    assert main([*args, "--partition-rows", "3000", "--out", str(tmp_path / "o")]) == 0
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert started == [2] and manifest["workers"] == 2 and len(manifest["partitions"]) > 1
+    assert main([*args, "--workers", "1", "--out", str(tmp_path / "p")]) == 0
+    assert started == [2]  # --workers 1: this process only
+    assert json.loads((tmp_path / "p" / "manifest.json").read_text())["workers"] == 1
+
+
 def test_unpartitionable_input_is_read_in_order(models, tmp_path):
     csv = tmp_path / "cat.csv"
     canonical_sample().iloc[:2500].to_csv(csv, index=False)

@@ -20,6 +20,7 @@ from photcat import __version__
 from photcat.catalogs.columns import description, unit_for
 from photcat.catalogs.formats import WRITABLE_FORMATS, format_from_name
 from photcat.fileio import atomic_path
+from photcat.timing import stage
 
 
 def output_format(path: str | Path, fmt: str | None = None) -> str:
@@ -34,21 +35,78 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
 
 def parquet_options(schema) -> dict[str, Any]:
     """Parquet writer options for an Arrow schema: zstd level 1, byte-stream-split encoding
-    for float columns only (other types do not support it), no dictionaries (they never pay
-    for measured floats). As small as default zstd and much faster to write."""
+    for float columns, packed float arrays and the leaves of float fixed-size lists (other
+    types do not support it), no dictionaries (they never pay for measured floats). As small
+    as default zstd and much faster to write."""
     import pyarrow as pa
 
-    floats = [f.name for f in schema if pa.types.is_floating(f.type)] + [
+    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+    floats += [
         f"{f.name}.list.element"  # the leaf column of a fixed-size list
         for f in schema
         if pa.types.is_fixed_size_list(f.type) and pa.types.is_floating(f.type.value_type)
     ]
+    floats += [f.name for f in schema if (packed_layout(f) or {}).get("dtype", "")[1:2] == "f"]
     return {
         "compression": "zstd",
         "compression_level": 1,
         "use_dictionary": False,
         "use_byte_stream_split": floats or False,
     }
+
+
+# 2-D array columns at least this wide (the gridded PDF) are stored packed: one Parquet
+# FIXED_LEN_BYTE_ARRAY value per row holding the row's numbers in little-endian order, so
+# that Parquet writes no repetition level per number; narrower ones (mixture parameters)
+# stay fixed-size lists. The field metadata ``photcat_array`` gives dtype and width.
+PACKED_MIN_WIDTH = 16
+
+
+def packed_layout(field) -> dict | None:
+    """``{"dtype": "<f4", "width": n}`` of a packed array field, else None."""
+    raw = (field.metadata or {}).get(b"photcat_array")
+    return json.loads(raw) if raw else None
+
+
+def array_width(field) -> int | None:
+    """Values per row of a 2-D array field (packed or fixed-size list), else None."""
+    import pyarrow as pa
+
+    if (layout := packed_layout(field)) is not None:
+        return int(layout["width"])
+    return field.type.list_size if pa.types.is_fixed_size_list(field.type) else None
+
+
+def _pack(arr: np.ndarray):
+    """A 2-D array as a fixed-size binary Arrow array (one row per value, little-endian)."""
+    import pyarrow as pa
+
+    le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    size = le.dtype.itemsize * le.shape[1]
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(size), le.shape[0], [None, pa.py_buffer(le)]
+    )
+
+
+def split_arrays(table) -> tuple[Any, dict[str, np.ndarray]]:
+    """An Arrow table from :func:`to_arrow` without its 2-D array columns, and those columns
+    as numpy arrays (rows x width): fixed-size lists and packed arrays alike."""
+    import pyarrow as pa
+
+    arrays = {}
+    for f in table.schema:
+        col = table.column(f.name)
+        layout = packed_layout(f)
+        if layout is not None:
+            chunk = col.combine_chunks()
+            width, dtype = int(layout["width"]), np.dtype(layout["dtype"])
+            flat = np.frombuffer(chunk.buffers()[1], dtype=dtype)
+            flat = flat[chunk.offset * width : (chunk.offset + len(chunk)) * width]
+            arrays[f.name] = flat.reshape(len(chunk), width).astype(dtype.newbyteorder("="))
+        elif pa.types.is_fixed_size_list(f.type):
+            flat = col.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            arrays[f.name] = flat.reshape(table.num_rows, f.type.list_size)
+    return table.drop_columns(list(arrays)), arrays
 
 
 def write(
@@ -143,18 +201,26 @@ def to_arrow(
     input_units: dict | None = None,
 ):
     """The Arrow table :func:`write` stores: units and descriptions as field metadata, 2-D
-    ``arrays`` as fixed-size lists, provenance (with the photcat version) under ``photcat``."""
+    ``arrays`` as fixed-size lists or, from :data:`PACKED_MIN_WIDTH` values a row, packed
+    (:func:`split_arrays` reads both back), provenance (with the photcat version) under ``photcat``."""
     import pyarrow as pa
 
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    packed = {}
     for name, arr in (arrays or {}).items():
         arr = np.ascontiguousarray(arr)
-        flat = pa.array(arr.reshape(-1))
-        table = table.append_column(name, pa.FixedSizeListArray.from_arrays(flat, arr.shape[1]))
+        if arr.shape[1] >= PACKED_MIN_WIDTH:
+            table = table.append_column(name, _pack(arr))
+            packed[name] = {"dtype": arr.dtype.newbyteorder("<").str, "width": arr.shape[1]}
+        else:
+            flat = pa.array(arr.reshape(-1))
+            table = table.append_column(name, pa.FixedSizeListArray.from_arrays(flat, arr.shape[1]))
     fields = []
     for f in table.schema:
         unit = unit_for(f.name, (input_units or {}).get(f.name))
         md = {b"unit": unit.encode()} if unit is not None else {}
+        if f.name in packed:
+            md[b"photcat_array"] = json.dumps(packed[f.name]).encode()
         if desc := description(f.name):
             md[b"description"] = desc.encode()
         fields.append(f.with_metadata(md) if md else f)
@@ -177,7 +243,7 @@ def write_part(table, path: str | Path) -> Path:
     import pyarrow.parquet as pq
 
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with stage("write"), atomic_path(path) as tmp:
         pq.write_table(table, tmp, **parquet_options(table.schema))
     return path
 
@@ -225,7 +291,8 @@ def write_tables(
                 if fmt == "fits":
                     gathered.append(t)
                 elif t.num_rows:
-                    writer.write_table(t, row_group_size=t.num_rows)
+                    with stage("write"):
+                        writer.write_table(t, row_group_size=t.num_rows)
         finally:
             if writer is not None:
                 writer.close()
@@ -244,19 +311,12 @@ def _with_meta(schema, meta: dict):
 
 def _arrow_to_fits(whole, tmp: Path) -> None:
     """An Arrow table from :func:`to_arrow` (fixed-size lists = 2-D arrays) as a FITS file."""
-    import pyarrow as pa
 
     meta = arrow_meta(whole)
     units = {
         f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in whole.schema if f.metadata
     }
-    arrays = {}
-    for name in list(whole.column_names):
-        col = whole.column(name)
-        if pa.types.is_fixed_size_list(col.type):
-            flat = col.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            arrays[name] = flat.reshape(whole.num_rows, col.type.list_size)
-            whole = whole.drop_columns([name])
+    whole, arrays = split_arrays(whole)
     meta["input_units"] = {
         **(meta.get("input_units") or {}),
         **{k: v for k, v in units.items() if v},
@@ -270,18 +330,11 @@ def read_with_arrays(
     """Read back a file written by :func:`write`: (1-D columns, 2-D array columns, provenance)."""
     path = Path(path)
     if output_format(path) == "parquet":
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         t = pq.read_table(path)
         meta = arrow_meta(t)
-        arrays = {}
-        for name in list(t.column_names):
-            col = t.column(name)
-            if pa.types.is_fixed_size_list(col.type):
-                flat = col.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-                arrays[name] = flat.reshape(len(t), col.type.list_size)
-                t = t.drop_columns([name])
+        t, arrays = split_arrays(t)
         return t.to_pandas(), arrays, meta
     from astropy.table import Table
 

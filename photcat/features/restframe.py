@@ -57,6 +57,7 @@ from photcat.features.nnls import grid_nnls
 from photcat.features.spec import _read_bands, _table
 from photcat.fileio import atomic_path
 
+DISTMOD_POINTS = 2001  # redshifts of the distance-modulus spline over the template grid
 RESTFRAME_RESPONSES: dict[str, str] = {"U": "bessell_U", "V": "bessell_V", "J": "twomass_J"}
 DEFAULT_REDSHIFT_RANGE = (0.0, 2.0)
 DEFAULT_NREDSHIFT = 1000
@@ -192,11 +193,30 @@ class KcorrectModel:
         return np.asarray(self._interp(np.asarray(z, dtype=np.float32)), dtype=np.float64)
 
     def distmod(self, z: np.ndarray) -> np.ndarray:
-        """Distance modulus [mag] with kcorrect's default cosmology (Planck18)."""
+        """Distance modulus [mag] with kcorrect's default cosmology (Planck18), for
+        0 < z ≤ the grid's end (elsewhere NaN).
+
+        astropy integrates Planck18 (massive neutrinos) numerically per redshift, about
+        12 µs an object; here D_L(z)/z, smooth down to z = 0, is taken from a cubic spline
+        through astropy's values on :data:`DISTMOD_POINTS` redshifts, equal to astropy's
+        distance modulus to < 1e-6 mag (tested)."""
+        z = np.asarray(z, dtype=np.float64)
+        out = np.full(z.shape, np.nan)
+        ok = (z > 0) & (z <= self.redshift_range[1])
+        out[ok] = 5.0 * np.log10(self._dl_over_z(z[ok]) * z[ok]) + 25.0  # D_L in Mpc
+        return out
+
+    @cached_property
+    def _dl_over_z(self):
         import astropy.units as u
         from astropy.cosmology import Planck18
+        from scipy.interpolate import CubicSpline
 
-        return Planck18.distmod(np.asarray(z, dtype=float)).to_value(u.mag)
+        zz = np.linspace(0.0, self.redshift_range[1], DISTMOD_POINTS)
+        ratio = np.empty_like(zz)
+        ratio[1:] = Planck18.luminosity_distance(zz[1:]).to_value(u.Mpc) / zz[1:]
+        ratio[0] = Planck18.hubble_distance.to_value(u.Mpc)  # D_L / z -> c / H0 as z -> 0
+        return CubicSpline(zz, ratio)
 
     def fitter(self):
         """A kcorrect ``Fitter`` using this A matrix (kcorrect's own row-by-row NNLS fit)."""

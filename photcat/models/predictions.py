@@ -163,32 +163,24 @@ class MixturePrediction:
         return np.where(np.broadcast_to(z, out.shape) < self.lower, 0.0, np.clip(out, 0.0, 1.0))
 
     def cell_probabilities(
-        self, grid: np.ndarray, dtype: type = np.float64, chunk: int = 1024
+        self, grid: np.ndarray, dtype: type = np.float64, rel_floor: float = 0.0
     ) -> np.ndarray:
         """Probability of each grid point's cell, shape ``(n_objects, len(grid))``: the cells
         are bounded by the midpoints between grid points, the first open below and the last
         open above, so every row sums to 1 (the catalogue's ``photoz_pdf`` column).
-        Differences of the survival function, over blocks of ``chunk`` objects."""
+        Differences of the (truncated) survival function, computed in float64 by the compiled
+        :func:`photcat.models.mixture_kernels.cell_probabilities` and stored in ``dtype``;
+        cells below ``rel_floor`` times the object's largest cell are set to 0."""
+        from photcat.models.mixture_kernels import cell_probabilities
+
         grid = np.asarray(grid, dtype=np.float64)
-        inner = 0.5 * (grid[1:] + grid[:-1])
-        n = len(self)
-        out = np.empty((n, grid.size), dtype=dtype)
-        with np.errstate(divide="ignore"):
-            lw = np.log(self.weights)
-        for s in range(0, n, chunk):
-            sl = slice(s, s + chunk)
-            w, m, sd = lw[sl], self.means[sl], self.stds[sl]
-            lo = -np.inf if self.lower is None else self.lower
-            e = np.maximum(inner[None, :], lo)  # (b, nz - 1): S at the inner edges
-            log_s = logsumexp(lw_u(w, m, sd, e), axis=2)
-            log_s0 = (
-                np.zeros(len(m))
-                if self.lower is None
-                else logsumexp(w + log_ndtr((m - self.lower) / sd), axis=1)
-            )
-            surv = np.exp(log_s - log_s0[:, None])  # S(edge) / S(lower), in [0, 1]
-            surv = np.concatenate([np.ones((len(m), 1)), surv, np.zeros((len(m), 1))], axis=1)
-            out[sl] = np.maximum(-np.diff(surv, axis=1), 0.0)  # rounding can give -1e-20
+        inner = np.ascontiguousarray(0.5 * (grid[1:] + grid[:-1]))
+        out = np.empty((len(self), grid.size), dtype=dtype)
+        lower = np.nan if self.lower is None else float(self.lower)
+        w, m, sd = (np.ascontiguousarray(a, dtype=np.float64) for a in self.astuple())
+        for s in range(0, len(self), _QUANTILE_CHUNK):  # blocks: bounded float64 copies
+            sl = slice(s, s + _QUANTILE_CHUNK)
+            cell_probabilities(w[sl], m[sl], sd[sl], lower, inner, float(rel_floor), out[sl])
         return out
 
     def pdf_grid(
@@ -252,20 +244,16 @@ class MixturePrediction:
         qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
         if np.any((qs <= 0) | (qs >= 1)):
             raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {qs}")
+        from photcat.models.mixture_kernels import mirrored_roots
+
         out = np.empty((len(self), qs.size))
         s0 = np.ones(len(self)) if self.lower is None else np.exp(self.log_sf(self.lower))
-        for s in range(0, len(self), _QUANTILE_CHUNK):  # blocks keep temporaries in cache
-            w, m, sd = (a[s : s + _QUANTILE_CHUNK] for a in self.astuple())
-            s0s = s0[s : s + _QUANTILE_CHUNK]
-            for j, qk in enumerate(qs):
-                # x with S(x) = (1 - q) S(lower), solved on the mirrored mixture (means -m),
-                # whose CDF is S(-x): precise however small S(lower) is
-                level = np.maximum((1.0 - qk) * s0s, 1e-300)
-                comp = -m + sd * ndtri(level)[:, None]  # mirrored components' quantiles
-                if self.n_components == 1:
-                    out[s : s + len(m), j] = -comp[:, 0]
-                else:
-                    out[s : s + len(m), j] = -_mixture_root(w, -m, sd, comp, level, tol)
+        w, m, sd = (np.ascontiguousarray(a, dtype=np.float64) for a in self.astuple())
+        # x with S(x) = (1 - q) S(lower), solved on the mirrored mixture (means -m), whose
+        # CDF is S(-x): precise however small S(lower) is
+        level = np.maximum((1.0 - qs[None, :]) * s0[:, None], 1e-300)
+        mirrored_roots(w, m, sd, level, ndtri(level), float(tol), 200, out)
+        out = -out
         if self.lower is not None:
             out = np.maximum(out, self.lower)
         return out[:, 0] if np.ndim(q) == 0 else out
@@ -464,45 +452,3 @@ def mix_by_class(
     w = np.concatenate(ws, axis=1)
     w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)  # no mass anywhere: equal weights
     return MixturePrediction(w, np.concatenate(ms, axis=1), np.concatenate(ss, axis=1), lower)
-
-
-def _mixture_root(w, m, s, comp, qk, tol: float, max_iter: int = 200) -> np.ndarray:
-    """x per object with sum_k w_k Phi((x - m_k) / s_k) = qk (see ``quantile``; ``qk`` a
-    level, or one per object).
-
-    Newton steps are taken only while they land inside the bracket and at least halve the
-    previous step (as in Numerical Recipes' ``rtsafe``); otherwise the bracket is bisected,
-    so every object converges.
-    """
-    lo, hi = comp.min(axis=1), comp.max(axis=1)
-    mu = np.sum(w * m, axis=1)
-    sd = np.sqrt(np.sum(w * (s**2 + (m - mu[:, None]) ** 2), axis=1))
-    qk = np.broadcast_to(np.asarray(qk, dtype=np.float64), mu.shape)
-    x = np.clip(mu + sd * ndtri(qk), lo, hi)
-    out = x.copy()
-    act = np.flatnonzero(hi - lo > 0.01 * tol)
-    w, m, x, lo, hi, qk = w[act], m[act], x[act], lo[act], hi[act], qk[act]
-    inv = 1.0 / s[act]
-    step_old = hi - lo
-    for _ in range(max_iter):
-        if not act.size:
-            break
-        u = (x[:, None] - m) * inv
-        f = np.sum(w * ndtr(u), axis=1) - qk
-        d = np.sum(w * inv * np.exp(-0.5 * u * u), axis=1) / _SQRT2PI
-        below = f < 0
-        lo = np.where(below, x, lo)
-        hi = np.where(below, hi, x)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            step = f / d  # d = 0 or tiny: an infinite step, replaced by bisection below
-        xn = x - step
-        bad = ~((xn > lo) & (xn < hi)) | ~(2.0 * np.abs(step) <= np.abs(step_old))
-        xn = np.where(bad, 0.5 * (lo + hi), xn)
-        step_old = np.abs(xn - x)
-        # a Newton step below tol leaves an error of order step**2 / (2 * min(s)) << tol
-        done = np.where(bad, hi - lo < 0.01 * tol, step_old < tol)
-        out[act] = xn
-        keep = ~done
-        act, w, m, inv, qk = act[keep], w[keep], m[keep], inv[keep], qk[keep]
-        x, lo, hi, step_old = xn[keep], lo[keep], hi[keep], step_old[keep]
-    return out

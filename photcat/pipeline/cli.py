@@ -249,6 +249,8 @@ def cmd_run(args) -> int:
     from photcat.pipeline.config import use_config
     from photcat.pipeline.tasks import PredictFolder, RunPipeline
 
+    if args.workers < 0:
+        raise UsageError(f"--workers must be at least 1 (0: all cores), got {args.workers}")
     if args.config:
         use_config(args.config)
     kwargs = _run_kwargs(args)
@@ -258,8 +260,9 @@ def cmd_run(args) -> int:
         raise UsageError(f"bad pipeline parameter: {exc}") from exc
     preflight(task, args.config)
     from photcat.pipeline.runner import build
+    from photcat.pipeline.stream import resolve_workers
 
-    result = build([task], workers=args.workers, scheduler_url=args.scheduler_url)
+    result = build([task], workers=resolve_workers(args.workers), scheduler_url=args.scheduler_url)
     status = result.status.name
     print(result.summary_text.strip(), file=sys.stderr)
     if status not in ("SUCCESS", "SUCCESS_WITH_RETRY") and not task.complete():
@@ -405,8 +408,8 @@ def cmd_predict(args) -> int:
     from photcat.pipeline.loader import load_model
     from photcat.pipeline.vac import PredictConfig
 
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers < 0:
+        raise UsageError(f"--workers must be at least 1 (0: all cores), got {args.workers}")
     if args.partition_rows < 1:
         raise UsageError(f"--partition-rows must be at least 1, got {args.partition_rows}")
     import re
@@ -571,7 +574,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="no rest-frame U-V, V-J columns in the value-added catalogue (the fit still "
         "runs on the training set, whose UVJ labels train the quiescent model)",
     )
-    r.add_argument("--workers", type=int, default=1, help="Luigi worker processes (default 1)")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="Luigi worker processes, so that independent tasks (training, partitions) run at "
+        "once (default 0: one per available core)",
+    )
     r.add_argument(
         "--scheduler-url",
         help="central luigid scheduler, e.g. http://127.0.0.1:8082 (default: local)",
@@ -695,7 +704,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--partition-rows", type=int, default=500_000, help="rows per partition (default 500000)"
     )
     q.add_argument(
-        "--workers", type=int, default=1, help="local processes predicting partitions (default 1)"
+        "--workers",
+        type=int,
+        default=0,
+        help="local processes predicting partitions (default 0: one per available core; "
+        "1 = this process only)",
     )
     q.add_argument(
         "--dask-scheduler",

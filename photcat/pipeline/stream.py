@@ -13,9 +13,10 @@ Parquet for large ones). A manifest (``manifest.json`` in a folder output,
 ``<file>.manifest.json`` beside a file) lists every partition with its source, row count and
 SHA-256, and is written atomically.
 
-Partitions are processed in the calling process (``workers=1``), by local processes
-(``workers>1``; spawned; they receive the loaded models from the calling process once, so
-they never start TensorFlow), or by the workers of a Dask cluster
+Partitions are processed by local processes (by default one per available core,
+:func:`available_cores`; spawned; they receive the loaded models from the calling process
+once, so they never start TensorFlow; memory per process is bounded by the partition size),
+in the calling process (``workers=1``, or a catalogue of one partition), or by the workers of a Dask cluster
 (``dask_scheduler="tcp://host:8786"``; each worker loads the models once from the model
 folders' paths and writes its own part files, so model folders and output must be on a
 file system every worker sees). The output is identical in every case: each partition's
@@ -64,6 +65,7 @@ from photcat.pipeline.outputs import (
     own_entries,
 )
 from photcat.pipeline.vac import FLAG_BITS, NoErrorsError, PredictConfig, predict_partition
+from photcat.timing import stage
 
 log = logging.getLogger("photcat")
 
@@ -110,7 +112,8 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
     Returns the partition's manifest entry (with ``table`` when nothing was written).
     """
     if job.part is not None:
-        table, table_meta = read_partition(job.part, job.schema)
+        with stage("read"):
+            table, table_meta = read_partition(job.part, job.schema)
     if table is None:
         raise ValueError("run_job needs a partition or a table")
     table_meta = dict(table_meta or {})
@@ -140,9 +143,10 @@ def run_job(job: Job, table: pd.DataFrame | None = None, table_meta: dict | None
     if job.out is None:
         entry["table"] = at
         return entry
-    out = write_part(at, job.out)
+    with stage("write"):
+        out = write_part(at, job.out)
+        entry["sha256"] = sha256_file(out)
     entry["file"] = f"{job.part.name}.parquet" if job.part is not None else out.name
-    entry["sha256"] = sha256_file(out)
     entry["bytes"] = out.stat().st_size
     return entry
 
@@ -184,6 +188,33 @@ def _ipc_sha256(table) -> str:
 
 
 # ----------------------------------------------------------------------------- executors
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+# a spawned process costs 1–2 s to start (imports, models): about 100,000 rows of work
+AUTO_ROWS_PER_PROCESS = 100_000
+
+
+def resolve_workers(workers: int | None, parts: list[Partition] | None = None) -> int:
+    """``workers`` local processes; ``None`` or 0 = one per available core, but no more
+    than the partitions (``parts``) or one per :data:`AUTO_ROWS_PER_PROCESS` rows, so that
+    a small catalogue is not slowed down by starting processes."""
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be at least 1 (or 0 for all cores), got {workers}")
+    if workers:
+        return int(workers)
+    n = available_cores()
+    if parts is not None:
+        rows = sum(p.rows for p in parts)
+        n = min(n, len(parts), rows // AUTO_ROWS_PER_PROCESS)
+    return max(n, 1)
 
 
 def _init_worker(models: dict[str, Any], parent: int | None = None) -> None:
@@ -291,7 +322,7 @@ def predict_catalog(
     schema: Any = "sdss",
     partition_rows: int = 500_000,
     config: PredictConfig | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     dask_scheduler: Any = None,
     provenance: dict | None = None,
     overwrite: bool = False,
@@ -299,19 +330,20 @@ def predict_catalog(
 ) -> dict:
     """Predict ``catalog`` partition by partition into ``out``; return the manifest.
 
-    ``out`` ending in ``.parquet``/``.pq`` is one Parquet file, in ``.fits`` one FITS file
-    (held in memory before writing: small catalogues only), anything else a folder of
-    Parquet part files (HATS input: the HATS leaf layout). ``schema=None`` keeps the input
-    columns as they are (models trained on ready-made columns). ``config``: the PDF grid,
-    rest-frame and UVJ options (default :class:`PredictConfig`). ``dask_scheduler``: address
-    of a Dask scheduler (or a ``distributed.Client``); else ``workers`` local processes.
+        ``out`` ending in ``.parquet``/``.pq`` is one Parquet file, in ``.fits`` one FITS file
+        (held in memory before writing: small catalogues only), anything else a folder of
+        Parquet part files (HATS input: the HATS leaf layout). ``schema=None`` keeps the input
+        columns as they are (models trained on ready-made columns). ``config``: the PDF grid,
+        rest-frame and UVJ options (default :class:`PredictConfig`). ``dask_scheduler``: address
+        of a Dask scheduler (or a ``distributed.Client``); else ``workers`` local processes (None
+    or 0: one per available core; a catalogue of one partition is predicted in this process).
 
-    The output is checked first (:func:`photcat.pipeline.outputs.check_output`: never over an
-    input or a model, never replacing files photcat did not write; ``overwrite`` allows a
-    folder holding other files, which are kept) and locked for the whole run. A folder
-    output is built in a staging folder inside it and moved into place only when every
-    partition has succeeded, so a failed run leaves the previous output as it was.
-    ``model_sha256``: folder digests to pin, one per model (None: not pinned).
+        The output is checked first (:func:`photcat.pipeline.outputs.check_output`: never over an
+        input or a model, never replacing files photcat did not write; ``overwrite`` allows a
+        folder holding other files, which are kept) and locked for the whole run. A folder
+        output is built in a staging folder inside it and moved into place only when every
+        partition has succeeded, so a failed run leaves the previous output as it was.
+        ``model_sha256``: folder digests to pin, one per model (None: not pinned).
     """
     catalog, out = Path(catalog), Path(out)
     config = config or PredictConfig()
@@ -337,6 +369,7 @@ def predict_catalog(
         parts = plan(catalog, partition_rows)
         if not parts:
             raise CatalogError(f"{catalog} holds no rows to predict")
+    workers = resolve_workers(workers, parts)  # auto: one process for CSV, HDF5, ASCII
     created = not out.exists()
     try:
         with output_lock(out, remove_on_error=created):
@@ -361,6 +394,7 @@ def predict_catalog(
                 "output": str(out),
                 "layout": "hats" if (layout == "folder" and fmt == "hats") else layout,
                 "input": {"path": str(catalog), "format": fmt},
+                "workers": "dask" if dask_scheduler is not None and parts else workers,
                 "rows": int(sum(e["rows"] for e in entries)),
                 "partitions": entries,
                 "models": [{"folder": m.folder, "sha256": m.sha256} for m in loaded],
@@ -502,7 +536,8 @@ def _to_file(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> lis
                 f.unlink()
                 e.pop("sha256", None)
                 e.pop("bytes", None)
-            e.update(index=i, sha256=_ipc_sha256(t), sha256_of="arrow-ipc-stream")
+            with stage("write"):  # the partition's checksum
+                e.update(index=i, sha256=_ipc_sha256(t), sha256_of="arrow-ipc-stream")
             if output_layout(out) == "parquet" and t.num_rows:
                 e["row_group"] = n_groups
                 n_groups += 1

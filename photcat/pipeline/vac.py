@@ -22,6 +22,7 @@ from photcat.models.predictions import (
     CategoricalPrediction,
     MixturePrediction,
 )
+from photcat.timing import stage
 
 log = logging.getLogger("photcat")
 
@@ -150,7 +151,8 @@ def predict_partition(
         "flag_photcat_bits": FLAG_BITS,
         "models": [lm.provenance() for lm in models],
     }
-    return to_arrow(pd.concat([base, cols], axis=1), arrays, full, input_units or {})
+    with stage("encode"):
+        return to_arrow(pd.concat([base, cols], axis=1), arrays, full, input_units or {})
 
 
 class NoErrorsError(CatalogError):
@@ -209,8 +211,13 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
     per_class: dict[str, tuple] = {}  # photo-z models trained on one object class
     classes = None  # (class model, usable rows, its prediction)
     _check_roles(models)
+    built: list[tuple] = []  # (spec, features): models sharing a feature spec share the build
     for lm in models:
-        feats = lm.spec.build(table)
+        feats = next((f for spec, f in built if spec == lm.spec), None)
+        if feats is None:
+            with stage("features"):
+                feats = lm.spec.build(table)
+            built.append((lm.spec, feats))
         ok = feats.usable
         X = feats.measured()  # a value masked for a missing band is never "outside"
         with np.errstate(invalid="ignore"):
@@ -258,7 +265,8 @@ def _predict_columns(table, models, grid, restframe, uvj_preset, batch):
         flag[not_galaxy] &= np.uint16(~UVJ_AT_PHOTOZ & 0xFFFF)
         z = np.where(at_photoz, photoz_q50, zspec)
         z[not_galaxy] = np.nan  # no galaxy rest-frame fit for a star or a QSO
-        cols.update(_uvj_columns(table, z, uvj_preset, flag))
+        with stage("restframe"):
+            cols.update(_uvj_columns(table, z, uvj_preset, flag))
     cols["flag_photcat"] = flag
     return pd.DataFrame(cols, index=table.index), arrays
 
@@ -305,14 +313,14 @@ def _photoz_columns(
         w[idx], mu[idx], sd[idx] = pred.weights, pred.means, pred.stds
         out["photoz_mean"][idx] = pred.mean()
         out["photoz_std"][idx] = pred.std()
-        q = pred.quantile(np.array(QUANTILES))
+        with stage("quantiles"):
+            q = pred.quantile(np.array(QUANTILES))
         out["photoz_q16"][idx], out["photoz_q50"][idx], out["photoz_q84"][idx] = q.T
     if grid is not None:  # every partition gets the column, predicted rows or none
         pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
         if pred is not None:
-            cells = pred.cell_probabilities(grid, dtype=np.float32)
-            cells[cells < PDF_REL_FLOOR * cells.max(axis=1, keepdims=True)] = 0
-            pdf[idx] = cells
+            with stage("pdf"):
+                pdf[idx] = pred.cell_probabilities(grid, np.float32, rel_floor=PDF_REL_FLOOR)
         arrays["photoz_pdf"] = pdf
     cols.update(out)
     arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
@@ -425,9 +433,10 @@ def _predict_batched(
     """The model's prediction for rows ``X`` (errors ``E``) in batches of ``batch`` rows."""
     if not len(X):
         return None
-    parts = [
-        predict_dist(model, X[s : s + batch], E[s : s + batch]) for s in range(0, len(X), batch)
-    ]
+    with stage("networks"):
+        parts = [
+            predict_dist(model, X[s : s + batch], E[s : s + batch]) for s in range(0, len(X), batch)
+        ]
     if len(parts) == 1:
         return parts[0]
     if isinstance(parts[0], BernoulliPrediction):
