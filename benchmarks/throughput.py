@@ -383,7 +383,7 @@ def table_md(res: dict) -> str:
     lines.append(
         f"| all | {total:.2f} | 100 % ({st['objects_per_cpu_second']:,} objects per CPU-second) |"
     )
-    return "\\n".join(lines)
+    return "\n".join(lines)
 
 
 def targets(res: dict) -> dict:

@@ -317,10 +317,16 @@ def _photoz_columns(
             q = pred.quantile(np.array(QUANTILES))
         out["photoz_q16"][idx], out["photoz_q50"][idx], out["photoz_q84"][idx] = q.T
     if grid is not None:  # every partition gets the column, predicted rows or none
-        pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
-        if pred is not None:
-            with stage("pdf"):
-                pdf[idx] = pred.cell_probabilities(grid, np.float32, rel_floor=PDF_REL_FLOOR)
+        with stage("pdf"):
+            cells = None
+            if pred is not None:
+                cells = pred.cell_probabilities(grid, np.float32, rel_floor=PDF_REL_FLOOR)
+            if cells is not None and idx.size == n:  # every row predicted: no copy
+                pdf = cells
+            else:
+                pdf = np.full((n, grid.size), np.nan, dtype=np.float32)
+                if cells is not None:
+                    pdf[idx] = cells
         arrays["photoz_pdf"] = pdf
     cols.update(out)
     arrays.update(photoz_weights=w, photoz_means=mu, photoz_stds=sd)
