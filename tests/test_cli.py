@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 from astropy.table import Table
 
 from photcat.pipeline.cli import main
@@ -216,3 +217,23 @@ def test_output_paths_that_cannot_be_written_are_one_line_errors(tmp_path, capsy
     assert main([*args, "--out", str(local / "x.parquet")]) == 2
     assert str(local) in _one_line_error(capsys)
     assert local.read_bytes() == src.read_bytes()
+
+
+def test_run_uses_a_luigi_worker_per_core_by_default(tmp_path, monkeypatch):
+    """photcat run without --workers gives Luigi one worker per available core."""
+    import photcat.pipeline.runner as runner
+    from photcat.pipeline import stream
+
+    seen = []
+
+    def fake_build(tasks, workers=1, scheduler_url=None):
+        seen.append(workers)
+        raise KeyboardInterrupt  # stop before any task runs
+
+    monkeypatch.setattr(runner, "build", fake_build)
+    monkeypatch.setattr(stream, "available_cores", lambda: 3)
+    for extra, expected in (([], 3), (["--workers", "1"], 1), (["--workers", "2"], 2)):
+        with pytest.raises(KeyboardInterrupt):
+            main(["run", "--out", str(tmp_path / "o"), *extra])
+        assert seen[-1] == expected
+    assert main(["run", "--out", str(tmp_path / "o"), "--workers", "-1"]) == 2
