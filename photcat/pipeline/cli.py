@@ -577,9 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--workers",
         type=int,
-        default=0,
+        default=1,
         help="Luigi worker processes, so that independent tasks (training, partitions) run at "
-        "once (default 0: one per available core)",
+        "once (default 1; 0: one per available core). Luigi forks a process per task: do not "
+        "use more than one from a Python process that has already run OpenMP or TensorFlow "
+        "code",
     )
     r.add_argument(
         "--scheduler-url",
