@@ -63,12 +63,13 @@ def test_cell_probabilities_match_tail_side_reference(lower):
 def test_cell_floor_and_missing_rows():
     w, m, s = _mixtures(50)
     m[3] = np.nan
+    s[4, 2] = np.nan  # one component's width missing: the whole row is unknown
     pred = MixturePrediction(w, m, s, 0.0)
     grid = np.linspace(0.0, 1.0, 101)
     floored = pred.cell_probabilities(grid, np.float32, rel_floor=2.0**-24)
     plain = pred.cell_probabilities(grid, np.float32)
-    assert np.isnan(floored[3]).all() and np.isnan(plain[3]).all()
-    ok = np.delete(np.arange(50), 3)
+    assert np.isnan(floored[3:5]).all() and np.isnan(plain[3:5]).all()
+    ok = np.delete(np.arange(50), [3, 4])
     top = plain[ok].max(axis=1, keepdims=True)
     zeroed = (plain[ok] < 2.0**-24 * top) & (plain[ok] > 0)
     assert zeroed.sum() > 100  # far tails exist and are cut

@@ -51,7 +51,10 @@ def cell_probabilities(w, m, s, lower, edges, rel_floor, out):  # pragma: no cov
     surv = np.empty(ne)
     truncated = not math.isnan(lower)
     for i in range(n):
-        if math.isnan(m[i, 0]) or math.isnan(w[i, 0]) or math.isnan(s[i, 0]):
+        missing = False
+        for c in range(k):
+            missing |= math.isnan(m[i, c]) or math.isnan(w[i, c]) or math.isnan(s[i, c])
+        if missing:
             out[i, :] = np.nan
             continue
         # S(lower) in logs: a mixture almost wholly below the truncation keeps its shape

@@ -13,13 +13,13 @@ Parquet for large ones). A manifest (``manifest.json`` in a folder output,
 ``<file>.manifest.json`` beside a file) lists every partition with its source, row count and
 SHA-256, and is written atomically.
 
-Partitions are processed by local processes (by default one per available core,
-:func:`available_cores`; spawned; they receive the loaded models from the calling process
-once, so they never start TensorFlow; memory per process is bounded by the partition size),
-in the calling process (``workers=1``, or a catalogue of one partition), or by the workers of a Dask cluster
-(``dask_scheduler="tcp://host:8786"``; each worker loads the models once from the model
-folders' paths and writes its own part files, so model folders and output must be on a
-file system every worker sees). The output is identical in every case: each partition's
+Partitions are processed by local processes (by default one per available core, at most one
+per partition and per 100,000 rows, :func:`resolve_workers`; spawned; they receive the loaded
+models from the calling process once, so they never start TensorFlow; memory per process is
+bounded by the partition size), in the calling process (``workers=1``, or a small
+catalogue), or by the workers of a Dask cluster (``dask_scheduler="tcp://host:8786"``; each
+worker loads the models once from the model folders' paths and writes its own part files,
+so model folders and output must be on a file system every worker sees). The output is identical in every case: each partition's
 numbers depend only on its rows and the models. The Luigi predict task runs the same
 :func:`run_job`.
 """
@@ -379,20 +379,21 @@ def predict_catalog(
 ) -> dict:
     """Predict ``catalog`` partition by partition into ``out``; return the manifest.
 
-        ``out`` ending in ``.parquet``/``.pq`` is one Parquet file, in ``.fits`` one FITS file
-        (held in memory before writing: small catalogues only), anything else a folder of
-        Parquet part files (HATS input: the HATS leaf layout). ``schema=None`` keeps the input
-        columns as they are (models trained on ready-made columns). ``config``: the PDF grid,
-        rest-frame and UVJ options (default :class:`PredictConfig`). ``dask_scheduler``: address
-        of a Dask scheduler (or a ``distributed.Client``); else ``workers`` local processes (None
-    or 0: one per available core; a catalogue of one partition is predicted in this process).
+    ``out`` ending in ``.parquet``/``.pq`` is one Parquet file, in ``.fits`` one FITS file
+    (held in memory before writing: small catalogues only), anything else a folder of
+    Parquet part files (HATS input: the HATS leaf layout). ``schema=None`` keeps the input
+    columns as they are (models trained on ready-made columns). ``config``: the PDF grid,
+    rest-frame and UVJ options (default :class:`PredictConfig`). ``dask_scheduler``: address
+    of a Dask scheduler (or a ``distributed.Client``); else ``workers`` local processes (None
+    or 0: one per available core, at most one per partition and per
+    :data:`AUTO_ROWS_PER_PROCESS` rows, :func:`resolve_workers`; 1: this process).
 
-        The output is checked first (:func:`photcat.pipeline.outputs.check_output`: never over an
-        input or a model, never replacing files photcat did not write; ``overwrite`` allows a
-        folder holding other files, which are kept) and locked for the whole run. A folder
-        output is built in a staging folder inside it and moved into place only when every
-        partition has succeeded, so a failed run leaves the previous output as it was.
-        ``model_sha256``: folder digests to pin, one per model (None: not pinned).
+    The output is checked first (:func:`photcat.pipeline.outputs.check_output`: never over an
+    input or a model, never replacing files photcat did not write; ``overwrite`` allows a
+    folder holding other files, which are kept) and locked for the whole run. A folder
+    output is built in a staging folder inside it and moved into place only when every
+    partition has succeeded, so a failed run leaves the previous output as it was.
+    ``model_sha256``: folder digests to pin, one per model (None: not pinned).
     """
     catalog, out = Path(catalog), Path(out)
     config = config or PredictConfig()
