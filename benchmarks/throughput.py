@@ -416,22 +416,22 @@ def write_outputs(res: dict) -> None:
         t = res["targets"]
         yes = {True: "met", False: "not met"}
         block = (
-            f"{begin}\\nMeasured {res['date']} with `{res['command']}` on {res['machine']}; "
-            f"models trained {res['training'].get('photoz', {}).get('epochs', '?')} epochs.\\n\\n"
+            f"{begin}\nMeasured {res['date']} with `{res['command']}` on {res['machine']}; "
+            f"models trained {res['training'].get('photoz', {}).get('epochs', '?')} epochs.\n\n"
             + table_md(res)
-            + f"\\n\\nTargets: default command {t['default_marginal_objects_per_s']:,} objects/s "
+            + f"\n\nTargets: default command {t['default_marginal_objects_per_s']:,} objects/s "
             f"marginal (target ≥ 250,000: {yes[t['default_at_least_250k']]}); peak memory "
             f"{max(res['sizes']):,} / {min(res['sizes']):,} rows = {t['peak_memory_big_over_small']} "
             f"(target ≤ 1.10: {yes[t['memory_within_10_percent']]}); without rest-frame fit and "
             f"grid / bare two-thread forward pass = {t['no_restframe_no_grid_over_2_thread_forward']}"
-            f" (target ≥ 0.5: {yes[t['no_restframe_no_grid_at_least_half']]}).\\n" + end
+            f" (target ≥ 0.5: {yes[t['no_restframe_no_grid_at_least_half']]}).\n" + end
         )
         text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
         write_bytes(DOC, text.encode())
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="200 k and 1 M rows, 3 epochs")
     ap.add_argument(
         "--epochs", type=int, default=None, help="training epochs (default 10; quick 3)"

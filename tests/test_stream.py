@@ -215,9 +215,10 @@ def test_workers_default_to_the_cores_for_large_catalogues(monkeypatch):
         ]
 
     big = stream.AUTO_ROWS_PER_PROCESS
-    assert stream.resolve_workers(0, parts(40, 250_000)) == 8
-    assert stream.resolve_workers(None, parts(3, 250_000)) == 3  # no more than partitions
-    assert stream.resolve_workers(0, parts(4, big // 2)) == 2  # 2 x 100,000 rows
+    assert big == 500_000
+    assert stream.resolve_workers(0, parts(40, big)) == 8
+    assert stream.resolve_workers(None, parts(3, big)) == 3  # no more than partitions
+    assert stream.resolve_workers(0, parts(4, big // 2)) == 2  # 2 x AUTO_ROWS_PER_PROCESS
     assert stream.resolve_workers(0, parts(4, 1000)) == 1  # small: this process
     assert stream.resolve_workers(0, []) == 1  # CSV, HDF5, ASCII: read in order
     assert stream.resolve_workers(None) == 8

@@ -175,13 +175,14 @@ class MixturePrediction:
 
         grid = np.asarray(grid, dtype=np.float64)
         inner = np.ascontiguousarray(0.5 * (grid[1:] + grid[:-1]))
-        out = np.empty((len(self), grid.size), dtype=dtype)
+        kernel_dtype = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float64
+        out = np.empty((len(self), grid.size), dtype=kernel_dtype)
         lower = np.nan if self.lower is None else float(self.lower)
         w, m, sd = (np.ascontiguousarray(a, dtype=np.float64) for a in self.astuple())
         for s in range(0, len(self), _QUANTILE_CHUNK):  # blocks: bounded float64 copies
             sl = slice(s, s + _QUANTILE_CHUNK)
             cell_probabilities(w[sl], m[sl], sd[sl], lower, inner, float(rel_floor), out[sl])
-        return out
+        return out if kernel_dtype is dtype else out.astype(dtype)
 
     def pdf_grid(
         self,

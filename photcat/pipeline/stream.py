@@ -13,11 +13,11 @@ Parquet for large ones). A manifest (``manifest.json`` in a folder output,
 ``<file>.manifest.json`` beside a file) lists every partition with its source, row count and
 SHA-256, and is written atomically.
 
-Partitions are processed by local processes (by default one per available core, at most one
-per partition and per 100,000 rows, :func:`resolve_workers`; spawned; they receive the loaded
+Partitions are processed by local processes (``photcat predict``'s default: one per available
+core, at most one per partition and per 500,000 rows, :func:`resolve_workers`; spawned; they receive the loaded
 models from the calling process once, so they never start TensorFlow; memory per process is
-bounded by the partition size), in the calling process (``workers=1``, or a small
-catalogue), or by the workers of a Dask cluster (``dask_scheduler="tcp://host:8786"``; each
+bounded by the partition size), in the calling process (``workers=1``, this function's
+default, or a small catalogue), or by the workers of a Dask cluster (``dask_scheduler="tcp://host:8786"``; each
 worker loads the models once from the model folders' paths and writes its own part files,
 so model folders and output must be on a file system every worker sees). The output is identical in every case: each partition's
 numbers depend only on its rows and the models. The Luigi predict task runs the same
@@ -227,8 +227,9 @@ def available_cores() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-# a spawned process costs 1–2 s to start (imports, models): about 100,000 rows of work
-AUTO_ROWS_PER_PROCESS = 100_000
+# a spawned process costs about 2 CPU-seconds to start (imports, models); below about
+# 500,000 rows a process the start costs more than it saves (measured on 300,000 rows)
+AUTO_ROWS_PER_PROCESS = 500_000
 
 
 def resolve_workers(workers: int | None, parts: list[Partition] | None = None) -> int:
@@ -371,7 +372,7 @@ def predict_catalog(
     schema: Any = "sdss",
     partition_rows: int = 500_000,
     config: PredictConfig | None = None,
-    workers: int | None = None,
+    workers: int | None = 1,
     dask_scheduler: Any = None,
     provenance: dict | None = None,
     overwrite: bool = False,
@@ -384,9 +385,11 @@ def predict_catalog(
     Parquet part files (HATS input: the HATS leaf layout). ``schema=None`` keeps the input
     columns as they are (models trained on ready-made columns). ``config``: the PDF grid,
     rest-frame and UVJ options (default :class:`PredictConfig`). ``dask_scheduler``: address
-    of a Dask scheduler (or a ``distributed.Client``); else ``workers`` local processes (None
-    or 0: one per available core, at most one per partition and per
-    :data:`AUTO_ROWS_PER_PROCESS` rows, :func:`resolve_workers`; 1: this process).
+    of a Dask scheduler (or a ``distributed.Client``); else ``workers`` local processes (1,
+    the default here: this process; None or 0, the command line's default: one per available
+    core, at most one per partition and per :data:`AUTO_ROWS_PER_PROCESS` rows,
+    :func:`resolve_workers`; the spawned processes import the calling script, so a script
+    asking for them needs an ``if __name__ == "__main__":`` guard).
 
     The output is checked first (:func:`photcat.pipeline.outputs.check_output`: never over an
     input or a model, never replacing files photcat did not write; ``overwrite`` allows a
@@ -444,7 +447,13 @@ def predict_catalog(
                 "output": str(out),
                 "layout": "hats" if (layout == "folder" and fmt == "hats") else layout,
                 "input": {"path": str(catalog), "format": fmt},
-                "workers": "dask" if dask_scheduler is not None and parts else workers,
+                "workers": (
+                    "dask"
+                    if isinstance(executor, _Dask)
+                    else executor.workers
+                    if isinstance(executor, _Processes)
+                    else 1
+                ),
                 "rows": int(sum(e["rows"] for e in entries)),
                 "partitions": entries,
                 "models": [{"folder": m.folder, "sha256": m.sha256} for m in loaded],
