@@ -15,15 +15,18 @@ from contextvars import ContextVar
 
 STAGES = ("read", "features", "networks", "quantiles", "pdf", "restframe", "encode", "write")
 
-_CURRENT: ContextVar[dict[str, float] | None] = ContextVar("photcat_stage_times", default=None)
+# (times per stage, CPU seconds of the enclosing stages' inner stages so far)
+_CURRENT: ContextVar[tuple[dict[str, float], list[float]] | None] = ContextVar(
+    "photcat_stage_times", default=None
+)
 
 
 @contextmanager
 def record() -> Iterator[dict[str, float]]:
-    """Collect CPU seconds per stage into the dict yielded (nested stages count once, in the
-    innermost)."""
+    """Collect CPU seconds per stage into the dict yielded (a stage inside another counts
+    once, in the inner one)."""
     times: dict[str, float] = dict.fromkeys(STAGES, 0.0)
-    token = _CURRENT.set(times)
+    token = _CURRENT.set((times, []))
     try:
         yield times
     finally:
@@ -33,12 +36,18 @@ def record() -> Iterator[dict[str, float]]:
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Count the CPU time of the block under ``name`` while :func:`record` is active."""
-    times = _CURRENT.get()
-    if times is None:
+    current = _CURRENT.get()
+    if current is None:
         yield
         return
+    times, inner = current
+    inner.append(0.0)
     t0 = time.process_time()
     try:
         yield
     finally:
-        times[name] = times.get(name, 0.0) + time.process_time() - t0
+        elapsed = time.process_time() - t0
+        nested = inner.pop()
+        times[name] = times.get(name, 0.0) + elapsed - nested
+        if inner:
+            inner[-1] += elapsed
