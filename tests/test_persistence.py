@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LinearRegression
 
 import photcat.models
-from photcat.models import persistence
+from photcat.models import persistence, registry
 from photcat.models.base import PhotoZEstimator
 from photcat.models.committee import Committee
 from photcat.models.networks import BernoulliMLP, MixtureMLP, NormalMLP
@@ -240,6 +240,24 @@ def test_pickle_files_need_trusted(tmp_path):
     node = {"class": "photcat.models.committee.Committee", "format": "joblib"}
     with pytest.raises(ModelIntegrityError, match="trusted=True"):
         persistence.load_estimator(node, tmp_path)
+
+
+def test_save_never_replaces_a_folder_of_other_files(tmp_path):
+    """A mistyped --out naming a folder of the user's files: refused, nothing deleted; an
+    empty folder is used."""
+    X, y, _ = photoz_data(200, 0)
+    est = registry.build("knn").fit(X, y)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "thesis.tex").write_text("years of work")
+    with pytest.raises(ValueError, match="not a photcat model: it is not replaced"):
+        save_model(est, other, feature_spec=SPEC)
+    assert [p.name for p in other.iterdir()] == ["thesis.tex"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a folder"):
+        save_model(est, tmp_path / "file", feature_spec=SPEC)
+    (tmp_path / "empty").mkdir()
+    assert (save_model(est, tmp_path / "empty", feature_spec=SPEC) / "manifest.json").is_file()
 
 
 def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):

@@ -305,6 +305,7 @@ def save_model(
     if not isinstance(feature_spec, dict):
         raise TypeError(f"feature_spec must be a dict, got {type(feature_spec).__name__}")
     folder = Path(folder)
+    check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
@@ -345,6 +346,20 @@ def save_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def check_replaceable(folder: Path) -> None:
+    """Refuse to replace anything but an empty folder or a photcat model folder: a
+    mistyped ``--out`` must not delete a folder of other files."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise ValueError(f"{folder} exists and is not a folder: give a new folder for the model")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if not (folder / MANIFEST).is_file():
+        raise ValueError(
+            f"{folder} is a folder that holds other files, not a photcat model: it is not "
+            "replaced; give a new or empty folder (or a model folder to overwrite)"
+        )
 
 
 def _write_seal(folder: Path) -> None:

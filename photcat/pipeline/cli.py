@@ -352,6 +352,9 @@ def cmd_train(args) -> int:
         raise UsageError("--object-class applies to --target photoz")
     if args.target == "class" and not args.label:
         raise UsageError("--target class needs --label COL naming the class column (SDSS: class)")
+    from photcat.models.persistence import check_replaceable
+
+    check_replaceable(Path(args.out))  # before a long fit
     table, spec = training.command_training_set(
         args.catalog,
         target=args.target,
