@@ -1,0 +1,259 @@
+"""photcat's photo-z PDFs as ``qp.Ensemble`` objects and qp files (LSST DESC ``qp-prob``).
+
+A photcat photo-z is a Gaussian mixture truncated at z = 0 (:mod:`photcat.models.predictions`).
+qp has no truncated mixture, so it is written in one of three representations
+(``docs/rail.md``):
+
+- ``interp``: the truncated density evaluated at the grid points (qp interpolates linearly
+  between them and renormalises over the grid: mass beyond the last point is dropped);
+- ``hist``: the catalogue's ``photoz_pdf`` cells as a histogram. photcat's first cell starts
+  at z = 0 and its last is open above; qp needs finite bins, so the last cell is closed half
+  a grid step above the last point, holding the open tail's mass;
+- ``mixmod``: the untruncated mixture (weights, means, standard deviations) exactly as the
+  networks give it; it puts mass below z = 0 where the network did.
+
+Every ensemble carries ancil columns in photcat's names and RAIL's: ``zmean``
+(``photoz_mean``), ``zmedian`` (``photoz_q50``), ``zmode`` (the truncated density's largest
+grid point), ``photoz_q16``, ``photoz_q84``, ``photoz_std``, ``flag_photcat`` and the
+catalogue's ``object_id`` when it has one, in the catalogue's row order. Rows photcat could not
+predict (flag ``photoz_not_predicted``) are kept, with NaN PDFs and NaN point estimates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from photcat.models.predictions import MixturePrediction
+
+REPRESENTATIONS = ("interp", "hist", "mixmod")
+# ancil name -> value-added catalogue column
+ANCIL_COLUMNS = {
+    "zmean": "photoz_mean",
+    "zmedian": "photoz_q50",
+    "photoz_q16": "photoz_q16",
+    "photoz_q84": "photoz_q84",
+    "photoz_std": "photoz_std",
+    "flag_photcat": "flag_photcat",
+}
+MIXTURE_ARRAYS = ("photoz_weights", "photoz_means", "photoz_stds")
+
+
+def _qp():
+    try:
+        import qp
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "qp is not installed: pip install 'photcat[rail]' (qp-prob, pz-rail-base)"
+        ) from exc
+    return qp
+
+
+def mixture(
+    weights: np.ndarray, means: np.ndarray, stds: np.ndarray
+) -> tuple[MixturePrediction, np.ndarray]:
+    """(the truncated mixture of catalogue rows, mask of rows without one: NaN parameters,
+    given a placeholder mixture the caller replaces with NaN)."""
+    w = np.nan_to_num(np.asarray(weights, dtype=np.float64), nan=0.0)
+    bad = ~(w.sum(axis=1) > 0)
+    w[bad] = 1.0  # a placeholder the caller overwrites with NaN (rows not predicted)
+    m = np.where(np.isfinite(means), means, 0.0)
+    s = np.where(np.isfinite(stds), stds, 1.0)
+    return MixturePrediction(w, m, s, lower=0.0), bad
+
+
+def hist_edges(grid: np.ndarray) -> np.ndarray:
+    """Bin edges of the catalogue's PDF cells (z): 0 (the truncation) or the first grid
+    point's lower midpoint, whichever is lower, the midpoints, and the last point plus half
+    a grid step (the open top cell closed)."""
+    grid = np.asarray(grid, dtype=np.float64)
+    mid = 0.5 * (grid[1:] + grid[:-1])
+    top = grid[-1] + 0.5 * (grid[-1] - grid[-2])
+    return np.concatenate([[min(0.0, grid[0])], mid, [top]])
+
+
+def ensemble(
+    weights: np.ndarray,
+    means: np.ndarray,
+    stds: np.ndarray,
+    grid: np.ndarray | None,
+    *,
+    representation: str = "interp",
+    cells: np.ndarray | None = None,
+    ancil: dict[str, np.ndarray] | None = None,
+) -> Any:
+    """A ``qp.Ensemble`` of photo-z PDFs from mixture parameters (n_objects, n_components).
+
+    ``grid`` (z): the points of ``interp`` and the cells of ``hist`` (``cells``: the
+    catalogue's cell probabilities, else computed from the mixture); not used by ``mixmod``.
+    ``ancil``: per-object columns to attach (e.g. :func:`ancil_from_columns`); ``zmode`` is
+    added for ``interp`` and ``hist``."""
+    qp = _qp()
+    if representation not in REPRESENTATIONS:
+        raise ValueError(
+            f"qp representation must be one of {REPRESENTATIONS}, got {representation!r}"
+        )
+    ancil = dict(ancil or {})
+    pred, bad = mixture(weights, means, stds)
+    if representation == "mixmod":
+        w, m, s = (np.array(a, dtype=np.float64) for a in (weights, means, stds))
+        w[bad], m[bad], s[bad] = np.nan, np.nan, np.nan
+        ens = qp.Ensemble(qp.mixmod, data=dict(weights=w, means=m, stds=s))
+    else:
+        if grid is None or len(grid) < 2:
+            raise ValueError(
+                f"the {representation} representation needs a grid of 2 or more points"
+            )
+        grid = np.asarray(grid, dtype=np.float64)
+        if representation == "interp":
+            y = pred.pdf_grid(grid)
+        else:
+            p = cells if cells is not None else pred.cell_probabilities(grid)
+            edges = hist_edges(grid)
+            y = np.asarray(p, dtype=np.float64) / np.diff(edges)[None, :]
+        y[bad] = np.nan
+        mode = np.full(len(y), np.nan)
+        ok = ~bad
+        if ok.any():
+            mode[ok] = grid[np.argmax(y[ok], axis=1)]
+        ancil.setdefault("zmode", mode)
+        if representation == "interp":
+            ens = qp.Ensemble(qp.interp, data=dict(xvals=grid, yvals=y))
+        else:
+            ens = qp.Ensemble(qp.hist, data=dict(bins=edges, pdfs=y))
+    if ancil:
+        ens.set_ancil({k: _ancil_array(v) for k, v in ancil.items()})
+    return ens
+
+
+def _ancil_array(values) -> np.ndarray:
+    a = np.asarray(values)
+    if a.dtype == object:  # text identifiers: fixed-width unicode, which qp writes to HDF5
+        a = a.astype(str)
+    return a
+
+
+def ancil_from_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The ancil columns (photcat and RAIL names) of a value-added catalogue's rows."""
+    out = {a: table[c].to_numpy() for a, c in ANCIL_COLUMNS.items() if c in table}
+    if "object_id" in table:
+        out["object_id"] = table["object_id"].to_numpy()
+    return out
+
+
+def vac_ensemble(
+    vac: str | Path | pd.DataFrame, representation: str = "interp", arrays=None, grid=None
+) -> Any:
+    """A value-added catalogue's photo-z PDFs (file path, or its 1-D columns with ``arrays``
+    and ``grid``) as one ``qp.Ensemble``: the mixture columns ``photoz_weights``,
+    ``photoz_means``, ``photoz_stds`` and, for ``hist``, the ``photoz_pdf`` cells. The grid
+    defaults to the catalogue's own (provenance ``pdf_grid``)."""
+    qp = _qp()
+    parts = list(_chunks(vac, arrays, grid))
+    if not parts:
+        raise ValueError(f"{vac}: no rows")
+    ens = [_chunk_ensemble(df, arr, g, representation, str(vac)) for df, arr, g in parts]
+    return ens[0] if len(ens) == 1 else qp.concatenate(ens)
+
+
+def _chunk_ensemble(df: pd.DataFrame, arrays: dict, grid, representation: str, source: str):
+    missing = [a for a in MIXTURE_ARRAYS if a not in arrays]
+    if missing:
+        raise ValueError(
+            f"{source} has no photo-z mixture columns {missing}: not a photcat value-added catalogue with a photo-z"
+        )
+    if representation != "mixmod" and grid is None:
+        raise ValueError(
+            f"{source} was written without a PDF grid (--pdf-nz 0): only the mixmod representation can be made"
+        )
+    return ensemble(
+        *(arrays[a] for a in MIXTURE_ARRAYS),
+        grid,
+        representation=representation,
+        cells=arrays.get("photoz_pdf") if representation == "hist" else None,
+        ancil=ancil_from_columns(df),
+    )
+
+
+def _grid_of(meta: dict) -> np.ndarray | None:
+    g = meta.get("pdf_grid")
+    return None if not g else np.linspace(float(g[0]), float(g[1]), int(g[2]))
+
+
+def _chunks(vac, arrays, grid) -> Iterator[tuple[pd.DataFrame, dict, np.ndarray | None]]:
+    """(1-D columns, array columns, grid) of a catalogue, one Parquet row group at a time."""
+    if isinstance(vac, pd.DataFrame):
+        yield vac, dict(arrays or {}), None if grid is None else np.asarray(grid, float)
+        return
+    from photcat.catalogs.writer import output_format, read_with_arrays, split_arrays
+
+    path = Path(vac)
+    files = [path]
+    if path.is_dir():  # a folder output: its parts in the manifest's (the catalogue's) order
+        man = json.loads((path / "manifest.json").read_bytes())
+        files = [path / e["file"] for e in man.get("partitions", []) if e.get("rows")]
+    for f in files:
+        if output_format(f) != "parquet":
+            df, arr, meta = read_with_arrays(f)
+            yield df, arr, _grid_of(meta) if grid is None else np.asarray(grid, float)
+            continue
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(f)
+        meta = json.loads((pf.schema_arrow.metadata or {}).get(b"photcat", b"{}"))
+        g = _grid_of(meta) if grid is None else np.asarray(grid, float)
+        for i in range(pf.num_row_groups):
+            t, arr = split_arrays(pf.read_row_group(i))
+            yield t.to_pandas(), arr, g
+
+
+def write_qp(vac: str | Path, out: str | Path, representation: str = "interp") -> int:
+    """Write a value-added catalogue's photo-z PDFs to the qp HDF5 file ``out`` (atomically,
+    one row group at a time: memory bounded by a row group); returns the rows written."""
+    from photcat.fileio import atomic_path
+
+    _qp()
+    out = Path(out)
+    total = _rows(vac)
+    with atomic_path(out) as tmp:
+        start, fh, groups, last = 0, None, None, None
+        try:
+            for df, arr, g in _chunks(vac, None, None):
+                if not len(df):
+                    continue
+                ens = _chunk_ensemble(df, arr, g, representation, str(vac))
+                if fh is None:
+                    groups, fh = ens.initializeHdf5Write(str(tmp), total)
+                ens.writeHdf5Chunk(groups, start, start + len(df))
+                start += len(df)
+                last = ens
+            if last is None:
+                raise ValueError(f"{vac}: no rows to write to {out}")
+            last.finalizeHdf5Write(fh)
+            fh = None
+        finally:
+            if fh is not None:
+                fh.close()
+    return start
+
+
+def _rows(vac: str | Path) -> int:
+    from photcat.catalogs.writer import output_format
+
+    path = Path(vac)
+    if path.is_dir():
+        man = json.loads((path / "manifest.json").read_bytes())
+        return int(sum(e.get("rows", 0) for e in man.get("partitions", [])))
+    if output_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    from astropy.io import fits
+
+    with fits.open(path, memmap=True) as hdul:
+        return int(hdul[1].header["NAXIS2"])
