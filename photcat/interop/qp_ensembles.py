@@ -185,19 +185,24 @@ def _grid_of(meta: dict) -> np.ndarray | None:
     return None if not g else np.linspace(float(g[0]), float(g[1]), int(g[2]))
 
 
-def _chunks(vac, arrays, grid) -> Iterator[tuple[pd.DataFrame, dict, np.ndarray | None]]:
+def _part_files(path: Path) -> list[Path]:
+    """A file output itself, or a folder output's parts in its manifest's order."""
+    if not path.is_dir():
+        return [path]
+    man = json.loads((path / "manifest.json").read_bytes())
+    return [path / e["file"] for e in man.get("partitions", []) if e.get("rows")]
+
+
+def _chunks(
+    vac, arrays, grid, files: list[Path] | None = None
+) -> Iterator[tuple[pd.DataFrame, dict, np.ndarray | None]]:
     """(1-D columns, array columns, grid) of a catalogue, one Parquet row group at a time."""
     if isinstance(vac, pd.DataFrame):
         yield vac, dict(arrays or {}), None if grid is None else np.asarray(grid, float)
         return
     from photcat.catalogs.writer import output_format, read_with_arrays, split_arrays
 
-    path = Path(vac)
-    files = [path]
-    if path.is_dir():  # a folder output: its parts in the manifest's (the catalogue's) order
-        man = json.loads((path / "manifest.json").read_bytes())
-        files = [path / e["file"] for e in man.get("partitions", []) if e.get("rows")]
-    for f in files:
+    for f in files if files is not None else _part_files(Path(vac)):
         if output_format(f) != "parquet":
             df, arr, meta = read_with_arrays(f)
             yield df, arr, _grid_of(meta) if grid is None else np.asarray(grid, float)
@@ -212,18 +217,26 @@ def _chunks(vac, arrays, grid) -> Iterator[tuple[pd.DataFrame, dict, np.ndarray 
             yield t.to_pandas(), arr, g
 
 
-def write_qp(vac: str | Path, out: str | Path, representation: str = "interp") -> int:
-    """Write a value-added catalogue's photo-z PDFs to the qp HDF5 file ``out`` (atomically,
-    one row group at a time: memory bounded by a row group); returns the rows written."""
+def write_qp(
+    vac: str | Path,
+    out: str | Path,
+    representation: str = "interp",
+    *,
+    files: list[Path] | None = None,
+) -> int:
+    """Write a value-added catalogue's photo-z PDFs (a file, or a folder output; ``files``:
+    its part files, in order) to the qp HDF5 file ``out``, atomically and one row group at a
+    time (memory bounded by a row group); returns the rows written."""
     from photcat.fileio import atomic_path
 
     _qp()
     out = Path(out)
-    total = _rows(vac)
+    files = files if files is not None else _part_files(Path(vac))
+    total = sum(_rows(f) for f in files)
     with atomic_path(out) as tmp:
         start, fh, groups, last = 0, None, None, None
         try:
-            for df, arr, g in _chunks(vac, None, None):
+            for df, arr, g in _chunks(vac, None, None, files):
                 if not len(df):
                     continue
                 ens = _chunk_ensemble(df, arr, g, representation, str(vac))
@@ -242,13 +255,9 @@ def write_qp(vac: str | Path, out: str | Path, representation: str = "interp") -
     return start
 
 
-def _rows(vac: str | Path) -> int:
+def _rows(path: Path) -> int:
     from photcat.catalogs.writer import output_format
 
-    path = Path(vac)
-    if path.is_dir():
-        man = json.loads((path / "manifest.json").read_bytes())
-        return int(sum(e.get("rows", 0) for e in man.get("partitions", [])))
     if output_format(path) == "parquet":
         import pyarrow.parquet as pq
 

@@ -69,7 +69,9 @@ def read_pointer(path: str | Path) -> PhotcatModel:
     try:
         d = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a photcat model pointer (JSON) nor a model folder: {exc}") from exc
+        raise ValueError(
+            f"{path}: not a photcat model pointer (JSON) nor a model folder: {exc}"
+        ) from exc
     if not isinstance(d, dict) or d.get("format") != POINTER_FORMAT:
         raise ValueError(f"{path}: not a photcat model pointer (format {POINTER_FORMAT})")
     return PhotcatModel(d["folder"], d.get("sha256"))
@@ -95,7 +97,9 @@ class PhotcatModelHandle(ModelHandle):
         from photcat.fileio import write_json
 
         if not isinstance(data, PhotcatModel):
-            raise TypeError(f"a photcat model pointer holds a PhotcatModel, got {type(data).__name__}")
+            raise TypeError(
+                f"a photcat model pointer holds a PhotcatModel, got {type(data).__name__}"
+            )
         write_json(Path(path), data.to_dict())
 
 
@@ -105,7 +109,7 @@ def photcat_band(column: str) -> str:
     m = _RAIL_MAG.match(column)
     if m:
         b, survey = m.group("b"), m.group("survey")
-        for name in ([f"{survey}_{b}".lower(), f"{b}_{survey}".lower()] if survey else [b]):
+        for name in [f"{survey}_{b}".lower(), f"{b}_{survey}".lower()] if survey else [b]:
             if is_known(name):
                 return canonical_name(name)
     raise ValueError(
@@ -122,7 +126,9 @@ def _has(data: Any, name: str) -> bool:
     return name in (data.columns if isinstance(data, pd.DataFrame) else data.keys())
 
 
-def canonical_table(data: Any, config: Any, start: int = 0, what: str = "RAIL input") -> pd.DataFrame:
+def canonical_table(
+    data: Any, config: Any, start: int = 0, what: str = "RAIL input"
+) -> pd.DataFrame:
     """photcat's canonical table of a RAIL table (dict of arrays or DataFrame) read through a
     schema built from the stage's ``bands``, ``err_bands``, ``photcat_bands``,
     ``redshift_col``, ``id_col`` and ``mag_system``."""
@@ -308,6 +314,8 @@ class PhotcatEstimator(CatEstimator):
 
     def open_model(self, **kwargs: Any) -> Any:
         model = kwargs.get("model")
+        if isinstance(model, (str, Path)) and Path(model).is_dir():  # a model folder's path
+            model = PhotcatModel(model)
         if isinstance(model, PhotcatModel):
             self.model = model
             self.set_data("model", model)
@@ -328,7 +336,9 @@ class PhotcatEstimator(CatEstimator):
     def _process_chunk(self, start: int, end: int, data: Any, first: bool) -> None:
         from photcat.pipeline.vac import predict_columns
 
-        table = canonical_table(data, self.config, start, what=f"{self.name} input rows {start}-{end}")
+        table = canonical_table(
+            data, self.config, start, what=f"{self.name} input rows {start}-{end}"
+        )
         cols, arrays = predict_columns(table, [self._loaded], grid=None)
         grid = np.linspace(self.config.zmin, self.config.zmax, self.config.nzbins)
         ens = ensemble(

@@ -417,7 +417,7 @@ def cmd_predict(args) -> int:
         raise UsageError(f"--partition-rows must be at least 1, got {args.partition_rows}")
     import re
 
-    from photcat.pipeline.outputs import output_layout
+    from photcat.pipeline.outputs import QP_REPRESENTATIONS, output_layout, qp_path
 
     if args.out.endswith(("/", os.sep)) and output_layout(args.out.rstrip("/")) != "folder":
         raise UsageError(
@@ -443,6 +443,18 @@ def cmd_predict(args) -> int:
         restframe=args.restframe and not column_mode,
         uvj_preset=args.uvj_preset,
     )
+    qp = ()
+    if args.pdf_format == "qp":
+        qp = tuple(r.strip() for r in args.qp_repr.split(",") if r.strip())
+        bad = [r for r in qp if r not in QP_REPRESENTATIONS] or ([] if qp else [args.qp_repr])
+        if bad:
+            raise UsageError(f"--qp-repr {bad[0]!r}: choose from {', '.join(QP_REPRESENTATIONS)}")
+        if config.grid is None and set(qp) - {"mixmod"}:
+            raise UsageError("--qp-repr interp and hist need the PDF grid: --pdf-nz above 0")
+        try:
+            import qp as _  # noqa: F401
+        except ImportError:
+            raise UsageError("--pdf-format qp needs qp: pip install 'photcat[rail]'") from None
     manifest = stream.predict_catalog(
         args.catalog,
         args.model,
@@ -455,12 +467,15 @@ def cmd_predict(args) -> int:
         provenance={"command": "photcat predict", "argv": sys.argv[1:]},
         overwrite=args.overwrite,
         model_sha256=pins or None,
+        qp=qp,
     )
     n_parts = len(manifest["partitions"])
     print(
         f"value-added catalogue: {args.out} ({manifest['rows']:,} rows, {n_parts} partition(s); "
         f"manifest {stream.manifest_path(args.out)})"
     )
+    for e in manifest["qp"]:
+        print(f"qp {e['representation']} PDFs: {qp_path(args.out, e['representation'])}")
     return 0
 
 
@@ -726,6 +741,21 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--pdf-zmax", type=float, default=zmax, help=f"PDF grid end ({zmax})")
     q.add_argument(
         "--pdf-nz", type=int, default=nz, help=f"PDF grid points ({nz}; 0 = mixture only)"
+    )
+    q.add_argument(
+        "--pdf-format",
+        choices=("column", "qp"),
+        default="column",
+        help="column (default): the PDF as catalogue columns only; qp: also a qp HDF5 file "
+        "of the PDFs beside the catalogue (needs pip install 'photcat[rail]'; docs/rail.md)",
+    )
+    q.add_argument(
+        "--qp-repr",
+        default="interp",
+        metavar="LIST",
+        help="qp representations with --pdf-format qp, comma-separated: interp (default; the "
+        "truncated PDF at the grid points), hist (the grid cells), mixmod (the untruncated "
+        "mixture)",
     )
     q.add_argument(
         "--no-restframe", dest="restframe", action="store_false", help="skip rest-frame UVJ"

@@ -37,7 +37,14 @@ STAGING_PREFIX = ".photcat-staging-"
 OWN_PART = re.compile(r"(part-\d+|dataset/Norder=\d+/Dir=\d+/Npix=\d+)\.parquet")
 # the temporaries photcat's atomic writes leave in a folder output when killed
 # (photcat.fileio.atomic_path: ".<name>.<8 random characters>.tmp")
-OWN_TMP = re.compile(r"\.(manifest\.json|part-\d+\.parquet)\.[a-z0-9_]{8}\.tmp")
+OWN_TMP = re.compile(
+    r"\.(manifest\.json|part-\d+\.parquet|photoz_pdf\.qp-[a-z]+\.hdf5)\.[a-z0-9_]{8}\.tmp"
+)
+# the qp files of the photo-z PDFs (photcat predict --pdf-format qp): inside a folder output
+# as photoz_pdf.qp-<representation>.hdf5, beside a file output as <name>.qp-<repr>.hdf5;
+# photcat's only if the output's manifest lists them with their SHA-256
+QP_REPRESENTATIONS = ("interp", "hist", "mixmod")
+QP_FILE = re.compile(r"photoz_pdf\.qp-(interp|hist|mixmod)\.hdf5")
 # files photcat writes beside the parts of a HATS output (photcat.pipeline.stream._hats_metadata)
 HATS_FILES = frozenset(
     {
@@ -69,6 +76,50 @@ def manifest_path(out: str | Path) -> Path:
     if output_layout(out) == "folder":
         return out / "manifest.json"
     return out.with_name(out.name + ".manifest.json")
+
+
+def qp_path(out: str | Path, representation: str) -> Path:
+    """Where the qp file of one representation of an output's photo-z PDFs goes."""
+    out = Path(out)
+    if output_layout(out) == "folder":
+        return out / f"photoz_pdf.qp-{representation}.hdf5"
+    return out.with_name(f"{out.name}.qp-{representation}.hdf5")
+
+
+def own_qp_files(out: str | Path) -> dict[str, Path]:
+    """The qp files of ``out`` that photcat wrote: listed in its manifest with the SHA-256
+    they still have (representation -> path)."""
+    from photcat.fileio import sha256_file
+
+    out = Path(out)
+    try:
+        man = json.loads(manifest_path(out).read_bytes())
+    except (ValueError, OSError):
+        return {}
+    if not isinstance(man, dict) or man.get("format") != MANIFEST_FORMAT:
+        return {}
+    own = {}
+    for e in man.get("qp") or []:
+        r = e.get("representation") if isinstance(e, dict) else None
+        if r not in QP_REPRESENTATIONS:
+            continue
+        p = qp_path(out, r)
+        if p.name != e.get("file") or p.is_symlink() or not p.is_file():
+            continue
+        if p.stat().st_nlink == 1 and sha256_file(p) == e.get("sha256"):
+            own[r] = p
+    return own
+
+
+def _check_qp_files(out: Path) -> None:
+    own = own_qp_files(out)
+    for r in QP_REPRESENTATIONS:
+        p = qp_path(out, r)
+        if (p.exists() or p.is_symlink()) and r not in own:
+            raise OutputError(
+                f"{p} exists and was not written by photcat (or was changed since): photcat "
+                "writes its qp files there; move it away"
+            )
 
 
 def lock_path(out: str | Path) -> Path:
@@ -179,6 +230,7 @@ def _check_file(out: Path) -> None:
     side = manifest_path(out)
     if side.exists() and manifest_format(side) != MANIFEST_FORMAT:
         raise OutputError(f"{side} exists and was not written by photcat predict")
+    _check_qp_files(out)
 
 
 def own_entries(out: Path) -> tuple[set[str], list[str]]:
@@ -191,6 +243,7 @@ def own_entries(out: Path) -> tuple[set[str], list[str]]:
     if not out.is_dir():
         return own, foreign
     hats = _our_hats_output(out)
+    own_qp = own_qp_files(out)
     for root, dirs, files in os.walk(out):
         rel_root = Path(root).relative_to(out)
         for d in list(dirs):
@@ -216,6 +269,8 @@ def own_entries(out: Path) -> tuple[set[str], list[str]]:
             elif OWN_TMP.fullmatch(rel):
                 own.add(rel)
             elif OWN_PART.fullmatch(rel) and written_by_photcat(p):
+                own.add(rel)
+            elif QP_FILE.fullmatch(rel) and p in own_qp.values():
                 own.add(rel)
             else:
                 foreign.append(rel)
@@ -254,7 +309,10 @@ def _check_folder(out: Path, overwrite: bool) -> None:
     clash = [
         f
         for f in foreign
-        if OWN_PART.fullmatch(f) or f in ("manifest.json", LOCK_NAME) or f in HATS_FILES
+        if OWN_PART.fullmatch(f)
+        or QP_FILE.fullmatch(f)
+        or f in ("manifest.json", LOCK_NAME)
+        or f in HATS_FILES
     ]
     if clash:
         raise OutputError(

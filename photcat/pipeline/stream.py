@@ -59,12 +59,15 @@ from photcat.fileio import remove_temporaries, sha256_file, write_json
 from photcat.pipeline.outputs import (
     MANIFEST_FORMAT,
     OWN_PART,
+    QP_REPRESENTATIONS,
     STAGING_PREFIX,
     check_output,
     manifest_path,
     output_layout,
     output_lock,
     own_entries,
+    own_qp_files,
+    qp_path,
 )
 from photcat.pipeline.vac import FLAG_BITS, NoErrorsError, PredictConfig, predict_partition
 from photcat.timing import stage
@@ -377,6 +380,7 @@ def predict_catalog(
     provenance: dict | None = None,
     overwrite: bool = False,
     model_sha256: list[str | None] | None = None,
+    qp: tuple[str, ...] = (),
 ) -> dict:
     """Predict ``catalog`` partition by partition into ``out``; return the manifest.
 
@@ -396,7 +400,9 @@ def predict_catalog(
     folder holding other files, which are kept) and locked for the whole run. A folder
     output is built in a staging folder inside it and moved into place only when every
     partition has succeeded, so a failed run leaves the previous output as it was.
-    ``model_sha256``: folder digests to pin, one per model (None: not pinned).
+    ``model_sha256``: folder digests to pin, one per model (None: not pinned). ``qp``: qp
+    representations (``interp``, ``hist``, ``mixmod``) of the photo-z PDFs to write as qp
+    HDF5 files too (:func:`photcat.pipeline.outputs.qp_path`; needs the ``rail`` extra).
     """
     catalog, out = Path(catalog), Path(out)
     config = config or PredictConfig()
@@ -413,6 +419,14 @@ def predict_catalog(
             raise FileNotFoundError(
                 f"{d}/manifest.json not found: not a saved photcat model folder"
             )
+    qp = tuple(dict.fromkeys(qp))
+    bad = [r for r in qp if r not in QP_REPRESENTATIONS]
+    if bad:
+        raise ValueError(f"qp representation(s) {bad}: choose from {', '.join(QP_REPRESENTATIONS)}")
+    if qp:
+        from photcat.interop.qp_ensembles import _qp
+
+        _qp()  # the extra is there, before any prediction
     check_output(out, [catalog], list(model_dirs), overwrite=overwrite)
     loaded = _models(model_dirs, pins)  # verified (and pins checked) before any output exists
     meta = {**(provenance or {}), "source": str(catalog), "input_format": fmt}
@@ -427,6 +441,7 @@ def predict_catalog(
     try:
         with output_lock(out, remove_on_error=created):
             _remove_leftovers(out, layout)
+            old_qp = own_qp_files(out)  # before the new parts replace the old manifest
             executor: Any = _Local()
             if parts and dask_scheduler is not None:
                 executor = _Dask(dask_scheduler)
@@ -462,12 +477,34 @@ def predict_catalog(
             }
             if layout != "folder":
                 manifest["sha256"] = sha256_file(out)
+            manifest["qp"] = _write_qp(out, layout, entries, qp, old_qp)
             write_json(manifest_path(out), manifest)
     except BaseException:
         if created and layout == "folder":
             _remove_if_empty(out)
         raise
     return manifest
+
+
+def _write_qp(
+    out: Path, layout: str, entries: list[dict], representations, old: dict[str, Path]
+) -> list[dict]:
+    """Write the qp files asked for; remove photcat's own qp files of an earlier run
+    (``old``) that this run does not rewrite (they would describe other predictions)."""
+    from photcat.interop import qp_ensembles
+
+    for r, p in old.items():
+        if r not in representations:
+            p.unlink()
+    written = []
+    files = [out / e["file"] for e in entries if e["rows"]] if layout == "folder" else [out]
+    for r in representations:
+        path = qp_path(out, r)
+        rows = qp_ensembles.write_qp(out, path, r, files=files)
+        written.append(
+            {"representation": r, "file": path.name, "rows": rows, "sha256": sha256_file(path)}
+        )
+    return written
 
 
 def _remove_leftovers(out: Path, layout: str) -> None:
@@ -479,6 +516,8 @@ def _remove_leftovers(out: Path, layout: str) -> None:
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     else:
         gone = remove_temporaries(out) + remove_temporaries(manifest_path(out))
+        for r in QP_REPRESENTATIONS:
+            gone += remove_temporaries(qp_path(out, r))
     if gone:
         log.info("photcat: removed %d temporary file(s) a killed run left in %s", len(gone), out)
 
