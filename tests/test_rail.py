@@ -290,3 +290,45 @@ def test_vac_mixture_columns_to_ensemble():
     assert abs(y[0, 0] - expect) < 1e-3 * expect
     assert list(ens.ancil["object_id"]) == ["a", "b", "c"]
     assert ens.ancil["zmode"][1] == pytest.approx(0.3, abs=0.005)
+
+
+def test_rail_lsst_table_with_non_detections(tmp_path, monkeypatch):
+    """RAIL's own LSST DC2 test tables (shipped with pz-rail-base; RAIL's default column
+    names and 99 for non-detections): bands mapped to photcat's LSST bands, every
+    non-detection flagged and counted per row, no row dropped."""
+    from rail.utils.path_utils import find_rail_file
+
+    from photcat.catalogs import flags as F
+
+    train = find_rail_file("examples_data/testdata/test_dc2_training_9816.hdf5")
+    test = find_rail_file("examples_data/testdata/test_dc2_validation_9816.hdf5")
+    DataStore.allow_overwrite = True
+    monkeypatch.chdir(tmp_path)
+    model = PhotcatInformer.make_stage(name="inform_dc2", model_name="knn").inform(
+        tables_io.read(train)
+    )
+    manifest = json.loads(
+        (read_pointer(tmp_path / model.path).folder / "manifest.json").read_text()
+    )
+    assert manifest["feature_spec"]["bands"] == [f"lsst_{b}" for b in "ugrizy"]
+    est = PhotcatEstimator.make_stage(name="estimate_dc2", model=model, chunk_size=5000)
+    ens = qp.read(str(tmp_path / est.estimate(TableHandle("dc2", path=test)).path))
+    truth = tables_io.read(test)["photometry"]
+    mags = np.column_stack([np.asarray(truth[f"mag_{b}_lsst"]) for b in "ugrizy"])
+    errs = np.column_stack([np.asarray(truth[f"mag_err_{b}_lsst"]) for b in "ugrizy"])
+    n = len(mags)
+    assert ens.npdf == n
+    flag = np.asarray(ens.ancil["flag_photcat"]).astype(int)
+    # RAIL's non-detections (99, the error column holding the limit), and photcat's own
+    # rules for a magnitude that is no detection: error above 5 mag, fainter than 31
+    rail_nd = mags == 99.0
+    assert 0.02 * n < rail_nd.any(axis=1).sum() < 0.5 * n  # the table has some to test
+    undetected = (rail_nd | (errs > F.ERR_MAX) | (mags > F.MAG_MAX)).any(axis=1)
+    handled = (flag & vac_bits.MISSING_BANDS) | (flag & vac_bits.PHOTOZ_NOT_PREDICTED)
+    assert np.all(handled[undetected] != 0)  # each flagged: predicted without it, or not at all
+    assert not np.any(flag[~undetected] & vac_bits.MISSING_BANDS)
+    predicted = (flag & vac_bits.PHOTOZ_NOT_PREDICTED) == 0
+    assert np.isfinite(np.asarray(ens.ancil["zmean"])[predicted]).all()
+    assert np.isnan(np.asarray(ens.ancil["zmean"])[~predicted]).all()
+    z = np.asarray(truth["redshift"])[predicted]
+    assert sigma_nmad((np.asarray(ens.ancil["zmean"])[predicted] - z) / (1 + z)) < 0.1
