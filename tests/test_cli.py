@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -87,6 +88,12 @@ def test_failed_task_exits_nonzero_naming_the_task(tmp_path):
     assert res.returncode == 3, res.stderr[-2000:]
     assert "TrainModel" in res.stderr and "usable training rows" in res.stderr
     assert not list((tmp_path / "o").glob("models/*"))
+    # Luigi's summary shortened to what failed or did not run; the full one in the output
+    assert re.search(
+        r"  2 failed: TrainModel \[photoz knn\], TrainModel \[quiescent logistic\]", res.stderr
+    )
+    assert "not run: a task they need failed" in res.stderr
+    assert "Luigi Execution Summary" in (tmp_path / "o" / "luigi-summary.log").read_text()
 
 
 def test_train_predict_evaluate_on_annz_files(tmp_path, capsys):

@@ -250,14 +250,26 @@ def test_save_never_replaces_a_folder_of_other_files(tmp_path):
     other = tmp_path / "mine"
     other.mkdir()
     (other / "thesis.tex").write_text("years of work")
-    with pytest.raises(ValueError, match="not a photcat model: it is not replaced"):
+    with pytest.raises(ValueError, match="not a photcat model's: it is not replaced"):
         save_model(est, other, feature_spec=SPEC)
     assert [p.name for p in other.iterdir()] == ["thesis.tex"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="not a folder"):
         save_model(est, tmp_path / "file", feature_spec=SPEC)
     (tmp_path / "empty").mkdir()
-    assert (save_model(est, tmp_path / "empty", feature_spec=SPEC) / "manifest.json").is_file()
+    model = save_model(est, tmp_path / "empty", feature_spec=SPEC)
+    assert (model / "manifest.json").is_file()
+    save_model(est, model, feature_spec=SPEC)  # a sealed model folder is replaced
+    # a manifest.json alone does not make a model folder, nor does a model folder with the
+    # user's own file beside the model's
+    (other / "manifest.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a photcat model's: it is not replaced"):
+        save_model(est, other, feature_spec=SPEC)
+    (model / "README.txt").write_text("notes")
+    with pytest.raises(ValueError, match=r"not replaced.*README\.txt"):
+        save_model(est, model, feature_spec=SPEC)
+    assert sorted(p.name for p in other.iterdir()) == ["manifest.json", "thesis.tex"]
+    assert (model / "README.txt").read_text() == "notes"
 
 
 def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):

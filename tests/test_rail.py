@@ -251,6 +251,7 @@ def test_predict_writes_qp_files_beside_the_catalogue(tmp_path):
     foreign.write_text("someone else's")
     cmd = [sys.executable, "-m", "photcat.pipeline.cli", "predict", "--model", str(model)]
     cmd += ["--catalog", str(cat), "--schema", "annz", "--out", str(out)]
+    cmd += ["--pdf-format", "qp", "--qp-repr", "hist"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and "not written by photcat" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -332,3 +333,105 @@ def test_rail_lsst_table_with_non_detections(tmp_path, monkeypatch):
     assert np.isnan(np.asarray(ens.ancil["zmean"])[~predicted]).all()
     z = np.asarray(truth["redshift"])[predicted]
     assert sigma_nmad((np.asarray(ens.ancil["zmean"])[predicted] - z) / (1 + z)) < 0.1
+
+
+@pytest.fixture(scope="module")
+def knn_model(tmp_path_factory):
+    """A knn photo-z model folder trained on the ANNz training file."""
+    from photcat.pipeline import training
+    from photcat.pipeline.stages import train_and_save
+
+    folder = tmp_path_factory.mktemp("knn") / "model"
+    table, spec = training.command_training_set(
+        shared_path("annz_sdss", "sdss.ugriz.train"), target="photoz", schema="annz"
+    )
+    train_and_save(
+        table, folder, target="photoz", model="knn", params={}, spec=spec, seed=0, provenance={}
+    )
+    return folder
+
+
+def _annz2_with_text_ids(path: Path) -> Path:
+    """The ANNz validation file in ANNZ2 column names, with text identifiers of growing
+    length (so later row groups hold longer ones than the first)."""
+    a = np.loadtxt(shared_path("annz_sdss", "sdss.ugriz.valid"))
+    cols = {f"MAG_{b}": a[:, i] for i, b in enumerate("UGRIZ")}
+    cols |= {f"MAGERR_{b}": a[:, 5 + i] for i, b in enumerate("UGRIZ")}
+    cols |= {"Z": a[:, 10], "ID": [f"g{i}" + "x" * (i // 100) for i in range(len(a))]}
+    pd.DataFrame(cols).to_parquet(path, row_group_size=250)
+    return path
+
+
+@pytest.mark.data
+def test_qp_failure_leaves_the_previous_output(knn_model, tmp_path, monkeypatch):
+    """A run whose qp file cannot be written leaves the previous catalogue, manifest and qp
+    files exactly as they were (file and folder outputs), with no temporaries."""
+    from photcat.interop import qp_ensembles as qpe
+    from photcat.pipeline import stream
+
+    cat = _annz2_with_text_ids(tmp_path / "in.parquet")
+    for out in (tmp_path / "vac.parquet", tmp_path / "vacdir"):
+        kw = dict(schema="annz2", partition_rows=250)
+        stream.predict_catalog(cat, [knn_model], out, qp=("interp",), **kw)
+
+        def files():  # every file but the run locks (they record the last run's start)
+            return {
+                p.relative_to(tmp_path).as_posix(): p.read_bytes()
+                for p in sorted(tmp_path.rglob("*"))
+                if p.is_file() and "lock" not in p.name
+            }
+
+        before = files()
+
+        def boom(*a, **k):
+            raise OSError("disk full")
+
+        with monkeypatch.context() as m:
+            m.setattr(qpe, "write_qp", boom)
+            with pytest.raises(OSError, match="disk full"):
+                stream.predict_catalog(cat, [knn_model], out, qp=("hist",), **kw)
+        assert files() == before
+
+
+@pytest.mark.data
+def test_qp_files_keep_text_ids(knn_model, tmp_path):
+    """Text identifiers of different lengths in different row groups: stored as UTF-8 bytes
+    of the longest one's width, in the catalogue's order."""
+    cat = _annz2_with_text_ids(tmp_path / "in.parquet")
+    out = tmp_path / "vac.parquet"
+    cmd = [sys.executable, "-m", "photcat.pipeline.cli", "predict", "--model", str(knn_model)]
+    cmd += ["--catalog", str(cat), "--schema", "annz2", "--out", str(out), "--workers", "1"]
+    done = subprocess.run(
+        cmd + ["--partition-rows", "250", "--pdf-format", "qp"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    ens = qp.read(str(tmp_path / "vac.parquet.qp-interp.hdf5"))
+    ids = [v.decode() if isinstance(v, bytes) else str(v) for v in ens.ancil["object_id"]]
+    assert ids == pd.read_parquet(out)["object_id"].astype(str).tolist()
+    assert ids[-1] == "g999" + "x" * 9
+    # --qp-repr alone is refused (it would be ignored); a foreign file at a qp name does
+    # not block a run that writes no qp file
+    bad = subprocess.run(cmd + ["--qp-repr", "hist"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--pdf-format qp" in bad.stderr
+    (tmp_path / "vac.parquet.qp-hist.hdf5").write_text("mine")
+    plain = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert plain.returncode == 0, plain.stderr
+    assert (tmp_path / "vac.parquet.qp-hist.hdf5").read_text() == "mine"
+
+
+def test_model_pointer_must_name_a_digest(tmp_path):
+    """A pointer without the folder's digest is refused; a relative folder is the pointer's
+    neighbour, not the working folder's."""
+    p = tmp_path / "model.json"
+    body = {"format": "photcat.rail-model-pointer/1", "folder": "m"}
+    p.write_text(json.dumps(body))
+    with pytest.raises(ValueError, match="no SHA-256 digest"):
+        read_pointer(p)
+    p.write_text(json.dumps({**body, "sha256": "a" * 64}))
+    assert read_pointer(p).folder == (tmp_path / "m").resolve()
+    p.write_text(json.dumps({"format": "photcat.rail-model-pointer/1", "sha256": "a" * 64}))
+    with pytest.raises(ValueError, match="names no model folder"):
+        read_pointer(p)

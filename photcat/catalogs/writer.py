@@ -9,7 +9,7 @@ configuration, versions); Parquet gets the same provenance as schema metadata un
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -254,10 +254,17 @@ def arrow_meta(table) -> dict[str, Any]:
 
 
 def write_tables(
-    tables: Iterable[Any], path: str | Path, *, meta: dict | None = None, format: str | None = None
+    tables: Iterable[Any],
+    path: str | Path,
+    *,
+    meta: dict | None = None,
+    format: str | None = None,
+    before_commit: Callable[[Path], None] | None = None,
 ) -> int:
     """Write Arrow tables (from :func:`to_arrow`, one per partition, in order) as one
-    catalogue file, atomically; return the row count.
+    catalogue file, atomically; return the row count. ``before_commit`` is called with the
+    complete temporary file before it replaces ``path`` (an exception there leaves ``path``
+    as it was).
 
     Parquet is streamed (one row group per non-empty table, memory bounded by one table);
     FITS is gathered and written once (memory grows with the catalogue). The file's
@@ -300,6 +307,8 @@ def write_tables(
             raise ValueError(f"no partitions to write into {path}")
         if fmt == "fits":
             _arrow_to_fits(pa.concat_tables(gathered), tmp)
+        if before_commit is not None:
+            before_commit(tmp)
     return rows
 
 
@@ -325,11 +334,11 @@ def _arrow_to_fits(whole, tmp: Path) -> None:
 
 
 def read_with_arrays(
-    path: str | Path,
+    path: str | Path, format: str | None = None
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, Any]]:
     """Read back a file written by :func:`write`: (1-D columns, 2-D array columns, provenance)."""
     path = Path(path)
-    if output_format(path) == "parquet":
+    if output_format(path, format) == "parquet":
         import pyarrow.parquet as pq
 
         t = pq.read_table(path)

@@ -22,6 +22,7 @@ predict (flag ``photoz_not_predicted``) are kept, with NaN PDFs and NaN point es
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from photcat.models.predictions import MixturePrediction
+
+log = logging.getLogger("photcat")
 
 REPRESENTATIONS = ("interp", "hist", "mixmod")
 # ancil name -> value-added catalogue column
@@ -42,6 +45,7 @@ ANCIL_COLUMNS = {
     "flag_photcat": "flag_photcat",
 }
 MIXTURE_ARRAYS = ("photoz_weights", "photoz_means", "photoz_stds")
+OUTSIDE_WARN = 0.01  # warn about objects with more of their PDF than this above the grid
 
 
 def _qp():
@@ -194,7 +198,7 @@ def _part_files(path: Path) -> list[Path]:
 
 
 def _chunks(
-    vac, arrays, grid, files: list[Path] | None = None
+    vac, arrays, grid, files: list[Path] | None = None, fmt: str | None = None
 ) -> Iterator[tuple[pd.DataFrame, dict, np.ndarray | None]]:
     """(1-D columns, array columns, grid) of a catalogue, one Parquet row group at a time."""
     if isinstance(vac, pd.DataFrame):
@@ -203,8 +207,8 @@ def _chunks(
     from photcat.catalogs.writer import output_format, read_with_arrays, split_arrays
 
     for f in files if files is not None else _part_files(Path(vac)):
-        if output_format(f) != "parquet":
-            df, arr, meta = read_with_arrays(f)
+        if (fmt or output_format(f)) != "parquet":
+            df, arr, meta = read_with_arrays(f, format="fits")
             yield df, arr, _grid_of(meta) if grid is None else np.asarray(grid, float)
             continue
         import pyarrow.parquet as pq
@@ -223,23 +227,41 @@ def write_qp(
     representation: str = "interp",
     *,
     files: list[Path] | None = None,
+    atomic: bool = True,
+    fmt: str | None = None,
 ) -> int:
     """Write a value-added catalogue's photo-z PDFs (a file, or a folder output; ``files``:
-    its part files, in order) to the qp HDF5 file ``out``, atomically and one row group at a
-    time (memory bounded by a row group); returns the rows written."""
+    its part files, in order) to the qp HDF5 file ``out`` one row group at a time (memory
+    bounded by a row group), atomically unless ``atomic`` is False (``out`` is then the
+    caller's temporary; ``fmt``: the files' format when their names do not say it); returns
+    the rows written.
+
+    Text identifiers are stored as UTF-8 bytes of one width (the longest in the catalogue),
+    which HDF5 can hold; numbers stay numbers. A warning counts the objects with more than
+    :data:`OUTSIDE_WARN` of their PDF above the grid (``interp`` and ``hist`` lose it)."""
+    import contextlib
+
     from photcat.fileio import atomic_path
 
     _qp()
     out = Path(out)
     files = files if files is not None else _part_files(Path(vac))
-    total = sum(_rows(f) for f in files)
-    with atomic_path(out) as tmp:
+    total = sum(_rows(f, fmt) for f in files)
+    width = _id_width(files, fmt)
+    above = 0
+    with atomic_path(out) if atomic else contextlib.nullcontext(out) as tmp:
         start, fh, groups, last = 0, None, None, None
         try:
-            for df, arr, g in _chunks(vac, None, None, files):
+            for df, arr, g in _chunks(vac, None, None, files, fmt):
                 if not len(df):
                     continue
+                if width is not None and "object_id" in df:
+                    df = df.assign(object_id=_id_bytes(df["object_id"], width))
                 ens = _chunk_ensemble(df, arr, g, representation, str(vac))
+                if representation != "mixmod" and g is not None:
+                    above += int(
+                        np.sum(mass_above(*(arr[a] for a in MIXTURE_ARRAYS), g[-1]) > OUTSIDE_WARN)
+                    )
                 if fh is None:
                     groups, fh = ens.initializeHdf5Write(str(tmp), total)
                 ens.writeHdf5Chunk(groups, start, start + len(df))
@@ -252,13 +274,64 @@ def write_qp(
         finally:
             if fh is not None:
                 fh.close()
+    if above:
+        log.warning(
+            "photcat: %d of %d objects have more than %g %% of their photo-z PDF above the "
+            "grid's top (z = %g): the qp %s file leaves it out; raise --pdf-zmax to keep it",
+            above, start, 100 * OUTSIDE_WARN, float(g[-1]), representation,
+        )  # fmt: skip
     return start
 
 
-def _rows(path: Path) -> int:
+def mass_above(weights, means, stds, top: float) -> np.ndarray:
+    """Probability of each row's truncated PDF above ``top`` (NaN rows give NaN)."""
+    pred, bad = mixture(weights, means, stds)
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = np.exp(pred.log_sf(top) - pred.log_sf(0.0))
+    p[bad] = np.nan
+    return p
+
+
+def _id_width(files: list[Path], fmt: str | None = None) -> int | None:
+    """The longest text identifier in bytes (UTF-8), or None when they are not text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from photcat.catalogs.writer import output_format
 
-    if output_format(path) == "parquet":
+    width = None
+    for f in files:
+        if (fmt or output_format(f)) == "parquet":
+            import pyarrow.parquet as pq
+
+            if "object_id" not in pq.read_schema(f).names:
+                return None
+            col = pq.read_table(f, columns=["object_id"])["object_id"]
+        else:
+            from astropy.table import Table
+
+            t = Table.read(f, format="fits")
+            if "object_id" not in t.colnames:
+                return None
+            col = pa.chunked_array([pa.array(np.asarray(t["object_id"]).tolist())])
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            if not pa.types.is_binary(col.type):
+                return None
+        n = pc.max(pc.binary_length(col)).as_py() or 0
+        width = max(width or 1, int(n))
+    return width
+
+
+def _id_bytes(ids: pd.Series, width: int) -> np.ndarray:
+    return np.array(
+        [str(v).encode("utf-8") if not isinstance(v, bytes) else v for v in ids], dtype=f"S{width}"
+    )
+
+
+def _rows(path: Path, fmt: str | None = None) -> int:
+    from photcat.catalogs.writer import output_format
+
+    if (fmt or output_format(path)) == "parquet":
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows

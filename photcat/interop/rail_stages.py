@@ -35,7 +35,13 @@ from rail.estimation.informer import CatInformer
 
 from photcat.catalogs.bands import canonical_name, is_known, sort_bands
 from photcat.catalogs.flags import SENTINEL_VALUES
-from photcat.interop.qp_ensembles import ancil_from_columns, ensemble
+from photcat.interop.qp_ensembles import (
+    MIXTURE_ARRAYS,
+    OUTSIDE_WARN,
+    ancil_from_columns,
+    ensemble,
+    mass_above,
+)
 
 POINTER_FORMAT = "photcat.rail-model-pointer/1"
 _RAIL_MAG = re.compile(r"^(?:mag_)?(?P<b>[A-Za-z]+)(?:_(?P<survey>[A-Za-z0-9]+))?$")
@@ -50,9 +56,18 @@ class PhotcatModel:
 
     def load(self):
         """The verified :class:`photcat.pipeline.loader.LoadedModel`."""
+        from photcat.models.persistence import ModelIntegrityError
         from photcat.pipeline.loader import load_model
 
-        return load_model(self.folder, self.sha256)
+        try:
+            return load_model(self.folder, self.sha256)
+        except ModelIntegrityError as exc:
+            if self.sha256 and "differs from the pinned" in str(exc):
+                raise ModelIntegrityError(
+                    f"{self.folder}: its digest is not the {self.sha256} the model pointer "
+                    "recorded: the folder changed since it was trained (or the pointer was edited)"
+                ) from None
+            raise
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": POINTER_FORMAT, "folder": str(self.folder), "sha256": self.sha256}
@@ -74,7 +89,15 @@ def read_pointer(path: str | Path) -> PhotcatModel:
         ) from exc
     if not isinstance(d, dict) or d.get("format") != POINTER_FORMAT:
         raise ValueError(f"{path}: not a photcat model pointer (format {POINTER_FORMAT})")
-    return PhotcatModel(d["folder"], d.get("sha256"))
+    folder, sha = d.get("folder"), d.get("sha256")
+    if not isinstance(folder, str) or not folder:
+        raise ValueError(f"{path}: the model pointer names no model folder")
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise ValueError(
+            f"{path}: the model pointer has no SHA-256 digest of its folder, so the folder "
+            "cannot be verified (give the model folder's path itself to use it unpinned)"
+        )
+    return PhotcatModel(path.parent / folder, sha)  # a relative folder: beside the pointer
 
 
 class PhotcatModelHandle(ModelHandle):
@@ -142,6 +165,10 @@ def canonical_table(
         raise ValueError(
             f"{len(bands)} bands, {len(errs)} err_bands and {len(pb)} photcat_bands: give one each"
         )
+    for names, what_ in ((bands, "bands"), (errs, "err_bands"), (pb, "photcat_bands")):
+        twice = sorted({c for c in names if names.count(c) > 1})
+        if twice:
+            raise ValueError(f"{what_} names {twice} more than once")
     missing = [c for c in bands + errs if not _has(data, c)]
     if missing:
         raise ValueError(f"{what} lacks column(s) {missing}")
@@ -149,12 +176,15 @@ def canonical_table(
     sentinels = {float(v) for v in (config.nondetect_val, config.nonobserved_val)}
     cols: dict[str, Any] = {}
     for rail_col, band in zip(bands, pb, strict=True):
-        mag = _column(data, rail_col).astype(np.float64, copy=True)
-        for v in sentinels - set(SENTINEL_VALUES):  # RAIL's own sentinels: flagged as photcat's
-            mag[mag == v] = 99.0 if np.isfinite(v) else mag[mag == v]
+        mag = _column(data, rail_col)
+        if mag.dtype.kind in "iuf":  # text stays text: photcat flags it per value
+            mag = mag.astype(np.float64, copy=True)
+            for v in sentinels - set(SENTINEL_VALUES):  # RAIL's sentinels: flagged as photcat's
+                if np.isfinite(v):
+                    mag[mag == v] = 99.0
         cols[f"mag_{band}"] = mag
     for err_col, band in zip(errs, pb, strict=False):
-        cols[f"magerr_{band}"] = _column(data, err_col).astype(np.float64)
+        cols[f"magerr_{band}"] = _column(data, err_col)
     z_col, id_col = config["redshift_col"], config["id_col"]
     has_z = bool(z_col) and _has(data, z_col)
     has_id = bool(id_col) and _has(data, id_col)
@@ -341,6 +371,14 @@ class PhotcatEstimator(CatEstimator):
         )
         cols, arrays = predict_columns(table, [self._loaded], grid=None)
         grid = np.linspace(self.config.zmin, self.config.zmax, self.config.nzbins)
+        if self.config.qp_representation != "mixmod":
+            above = mass_above(*(arrays[a] for a in MIXTURE_ARRAYS), grid[-1]) > OUTSIDE_WARN
+            if above.any():
+                self.log.warning(
+                    f"rows {start}-{end}: {int(above.sum())} objects have more than "
+                    f"{100 * OUTSIDE_WARN:g} % of their photo-z PDF above zmax = {grid[-1]:g}, "
+                    "which the qp ensemble leaves out: raise zmax to keep it"
+                )
         ens = ensemble(
             arrays["photoz_weights"],
             arrays["photoz_means"],

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
+from photcat.console import progress_label
 from photcat.models.base import NotFittedError, predict_dist
 from photcat.models.predictions import (
     BernoulliPrediction,
@@ -105,12 +106,13 @@ class Committee(BaseEstimator):
         templates = self._templates()
         _ = self.task  # raises early on mixed tasks
         fitted, seconds = [], []
-        for est in templates:
+        for i, est in enumerate(templates):
             t0 = time.perf_counter()
             kw = {"validation": validation}
             if errors is not None:
                 kw["errors"] = errors
-            fitted.append(est.fit(X, y, **kw))
+            with progress_label(f"training member {i + 1} of {len(templates)}"):
+                fitted.append(est.fit(X, y, **kw))
             seconds.append(time.perf_counter() - t0)
         self.members_ = fitted
         self.fit_seconds_ = seconds

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from photcat.console import Progress, current_label
 from photcat.models import likelihoods as lik
 from photcat.models.base import (
     NotFittedError,
@@ -319,6 +320,7 @@ class _KerasMLP:
         track = {"best": np.inf, "weights": None, "wait": 0}
         hist["best_epoch"] = self.epochs - 1
         patience = self.patience
+        progress = Progress(current_label(f"training {type(self).__name__}"), self.epochs, "epochs")
 
         def end_of_epoch(epoch: int, logs: dict) -> bool:
             """Record the epoch; True when early stopping says stop."""
@@ -330,9 +332,11 @@ class _KerasMLP:
                 )
             hist["loss"].append(loss)
             if Zv is None:
+                progress.advance(1, note=f"loss {loss:.4f}")
                 return False
             vl = float(logs["val_loss"])
             hist["val_loss"].append(vl)
+            progress.advance(1, note=f"validation loss {vl:.4f}")
             if self.monitor == "none":
                 return False
             if self.monitor == "mse":
@@ -357,23 +361,24 @@ class _KerasMLP:
             "validation_data": (Zv, tv) if Zv is not None else None,
         }
         t0 = time.perf_counter()
-        if E_noise is None:  # one fit call: no per-epoch Keras overhead
-            model.fit(
-                Ztr.astype(np.float32),
-                t,
-                epochs=int(self.epochs),
-                callbacks=[_EarlyStop()],
-                **fit_kw,
-            )
-        else:  # new Gaussian perturbation of the inputs by their own errors every epoch
-            n_feat = E_noise.shape[1]
-            for epoch in range(int(self.epochs)):
-                Zt = Ztr.copy()
-                Zt[:, :n_feat] += E_noise * rng.standard_normal(E_noise.shape)
-                h = model.fit(Zt.astype(np.float32), t, epochs=1, **fit_kw)
-                logs = {k: v[-1] for k, v in h.history.items()}
-                if end_of_epoch(epoch, logs):
-                    break
+        with progress:
+            if E_noise is None:  # one fit call: no per-epoch Keras overhead
+                model.fit(
+                    Ztr.astype(np.float32),
+                    t,
+                    epochs=int(self.epochs),
+                    callbacks=[_EarlyStop()],
+                    **fit_kw,
+                )
+            else:  # new Gaussian perturbation of the inputs by their own errors every epoch
+                n_feat = E_noise.shape[1]
+                for epoch in range(int(self.epochs)):
+                    Zt = Ztr.copy()
+                    Zt[:, :n_feat] += E_noise * rng.standard_normal(E_noise.shape)
+                    h = model.fit(Zt.astype(np.float32), t, epochs=1, **fit_kw)
+                    logs = {k: v[-1] for k, v in h.history.items()}
+                    if end_of_epoch(epoch, logs):
+                        break
         best_w = track["weights"]
         if best_w is not None:
             model.set_weights(best_w)

@@ -349,17 +349,30 @@ def save_model(
 
 
 def check_replaceable(folder: Path) -> None:
-    """Refuse to replace anything but an empty folder or a photcat model folder: a
-    mistyped ``--out`` must not delete a folder of other files."""
+    """Refuse to replace anything but an empty folder or a sealed photcat model folder that
+    holds only the model's own files: a mistyped ``--out`` must not delete other files."""
+    folder = Path(folder)
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise ValueError(f"{folder} exists and is not a folder: give a new folder for the model")
     if not folder.is_dir() or not any(folder.iterdir()):
         return
-    if not (folder / MANIFEST).is_file():
-        raise ValueError(
-            f"{folder} is a folder that holds other files, not a photcat model: it is not "
-            "replaced; give a new or empty folder (or a model folder to overwrite)"
-        )
+    refuse = (
+        f"{folder} holds files that are not a photcat model's: it is not replaced; give a "
+        "new or empty folder (or a model folder to overwrite)"
+    )
+    try:
+        model_digest(folder)  # the seal matches the manifest
+        listed = set(json.loads((folder / MANIFEST).read_bytes())["files"]) | {MANIFEST, SEAL}
+    except (ModelIntegrityError, OSError, ValueError, KeyError, TypeError):
+        raise ValueError(refuse) from None
+    present = {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_symlink() or not p.is_dir()
+    }
+    if present - listed:
+        extra = sorted(present - listed)
+        raise ValueError(f"{refuse} ({', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''})")
 
 
 def _write_seal(folder: Path) -> None:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,28 @@ def _check_class_column(task, source: str) -> None:
         raise UsageError(str(exc).strip("'\"")) from None
 
 
+def vac_summary_lines(path: Path) -> list[str]:
+    """Rows of a value-added catalogue file and rows flagged by reason."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from photcat.pipeline.stream import flag_counts
+
+    if path.suffix in (".parquet", ".pq"):
+        flag = pq.read_table(path, columns=["flag_photcat"])["flag_photcat"].to_numpy()
+    elif path.suffix == ".fits":
+        from astropy.io import fits
+
+        with fits.open(path, memmap=True) as hdul:
+            flag = np.array(hdul[1].data["flag_photcat"])
+    else:
+        return []
+    lines = [f"rows: {len(flag):,}, flagged (flag_photcat; a row can have several reasons):"]
+    for k, v in flag_counts(flag).items():
+        lines.append(f"  {k:<30} {v:>10,}  ({100 * v / max(len(flag), 1):.1f} %)")
+    return lines
+
+
 def cmd_run(args) -> int:
     import luigi
     import luigi.retcodes
@@ -259,12 +282,19 @@ def cmd_run(args) -> int:
     except (luigi.parameter.ParameterException, ValueError, TypeError) as exc:
         raise UsageError(f"bad pipeline parameter: {exc}") from exc
     preflight(task, args.config)
-    from photcat.pipeline.runner import build
+    from photcat.pipeline.runner import build, plan_lines, run_summary
     from photcat.pipeline.stream import resolve_workers
 
+    if args.dry_run:
+        for line in plan_lines(task):
+            print(line)
+        return 0
+    started = time.perf_counter()
     result = build([task], workers=resolve_workers(args.workers), scheduler_url=args.scheduler_url)
     status = result.status.name
-    print(result.summary_text.strip(), file=sys.stderr)
+    log_file = Path(task.output_dir) / "luigi-summary.log"
+    for line in run_summary(result, log_file):
+        print(line, file=sys.stderr)
     if status not in ("SUCCESS", "SUCCESS_WITH_RETRY") and not task.complete():
         rc = luigi.retcodes.retcode()
         kind = {
@@ -287,9 +317,11 @@ def cmd_run(args) -> int:
             file=sys.stderr,
         )
         return code
+    seconds = time.perf_counter() - started
     if isinstance(task, PredictFolder):
         for target in task.output():
             print(f"value-added catalogue: {target.path}")
+        print(f"time: {seconds:,.1f} s")
         return 0
     report_dir = Path(task.output().path).parent
     vac = task.requires().requires()["catalog"].output().path
@@ -298,8 +330,12 @@ def cmd_run(args) -> int:
 
     print(f"value-added catalogue: {vac}")
     print(f"report:                {report_dir / 'index.html'}")
+    for line in vac_summary_lines(Path(vac)):
+        print(line)
+    print("headline metrics (test split):")
     for k, v in headline(metrics).items():
         print(f"  {k:<28} {v:.4f}")
+    print(f"time: {seconds:,.1f} s")
     return 0
 
 
@@ -354,6 +390,7 @@ def cmd_train(args) -> int:
         raise UsageError("--target class needs --label COL naming the class column (SDSS: class)")
     from photcat.models.persistence import check_replaceable
 
+    started = time.perf_counter()
     check_replaceable(Path(args.out))  # before a long fit
     table, spec = training.command_training_set(
         args.catalog,
@@ -398,9 +435,15 @@ def cmd_train(args) -> int:
         f"model saved: {args.out}  ({cfg['n_train']} training rows, {cfg['training_seconds']:.1f} s)"
     )
     print(f"  sha256 {model_digest(args.out)}  (pin it with photcat predict --model-sha256)")
+    n_rows = len(table)
+    print(
+        f"  rows: {n_rows:,} with a usable target in {args.catalog}; {cfg['n_train']:,} trained "
+        f"on, {cfg['n_valid']:,} validated on"
+    )
     for k, v in (cfg.get("validation_metrics") or {}).items():
         if isinstance(v, float):
             print(f"  validation {k:<20} {v:.4f}")
+    print(f"  time: {time.perf_counter() - started:,.1f} s")
     return 0
 
 
@@ -417,7 +460,7 @@ def cmd_predict(args) -> int:
         raise UsageError(f"--partition-rows must be at least 1, got {args.partition_rows}")
     import re
 
-    from photcat.pipeline.outputs import QP_REPRESENTATIONS, output_layout, qp_path
+    from photcat.pipeline.outputs import QP_REPRESENTATIONS, output_layout
 
     if args.out.endswith(("/", os.sep)) and output_layout(args.out.rstrip("/")) != "folder":
         raise UsageError(
@@ -443,10 +486,14 @@ def cmd_predict(args) -> int:
         restframe=args.restframe and not column_mode,
         uvj_preset=args.uvj_preset,
     )
+    started = time.perf_counter()
     qp = ()
+    if args.qp_repr is not None and args.pdf_format != "qp":
+        raise UsageError("--qp-repr chooses the qp files of --pdf-format qp: give both")
     if args.pdf_format == "qp":
-        qp = tuple(r.strip() for r in args.qp_repr.split(",") if r.strip())
-        bad = [r for r in qp if r not in QP_REPRESENTATIONS] or ([] if qp else [args.qp_repr])
+        text = "interp" if args.qp_repr is None else args.qp_repr
+        qp = tuple(r.strip() for r in text.split(",") if r.strip())
+        bad = [r for r in qp if r not in QP_REPRESENTATIONS] or ([] if qp else [text])
         if bad:
             raise UsageError(f"--qp-repr {bad[0]!r}: choose from {', '.join(QP_REPRESENTATIONS)}")
         if config.grid is None and set(qp) - {"mixmod"}:
@@ -469,13 +516,8 @@ def cmd_predict(args) -> int:
         model_sha256=pins or None,
         qp=qp,
     )
-    n_parts = len(manifest["partitions"])
-    print(
-        f"value-added catalogue: {args.out} ({manifest['rows']:,} rows, {n_parts} partition(s); "
-        f"manifest {stream.manifest_path(args.out)})"
-    )
-    for e in manifest["qp"]:
-        print(f"qp {e['representation']} PDFs: {qp_path(args.out, e['representation'])}")
+    for line in stream.summary_lines(manifest, time.perf_counter() - started):
+        print(line)
     return 0
 
 
@@ -568,8 +610,32 @@ def build_parser() -> argparse.ArgumentParser:
         prog="photcat",
         description="Photometric redshifts with PDFs and P(quiescent) for galaxy catalogues.",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="show Luigi's scheduling messages")
+    from photcat import __version__
+
+    p.add_argument("--version", action="version", version=f"photcat {__version__}")
+    verbosity = argparse.ArgumentParser(add_help=False)
+    for parser, default in ((p, False), (verbosity, argparse.SUPPRESS)):
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=default,
+            help="show Luigi's scheduling messages and TensorFlow's start-up lines",
+        )
+        parser.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            default=default,
+            help="no progress display (warnings, errors and the summary stay)",
+        )
     sub = p.add_subparsers(dest="command", required=True)
+    _add_parser = sub.add_parser
+
+    def add_parser(*a, **kw):
+        return _add_parser(*a, parents=[verbosity], **kw)
+
+    sub.add_parser = add_parser
 
     r = sub.add_parser(
         "run", help="the whole pipeline (Luigi): ingest, train, evaluate, predict, report"
@@ -604,6 +670,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--scheduler-url",
         help="central luigid scheduler, e.g. http://127.0.0.1:8082 (default: local)",
+    )
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the tasks the run needs, those already complete and those that would run; "
+        "run nothing",
     )
     r.set_defaults(func=cmd_run)
 
@@ -751,7 +823,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument(
         "--qp-repr",
-        default="interp",
+        default=None,
         metavar="LIST",
         help="qp representations with --pdf-format qp, comma-separated: interp (default; the "
         "truncated PDF at the grid points), hist (the grid cells), mixmod (the untruncated "
@@ -803,6 +875,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from photcat import console
+
+    if not args.verbose:
+        console.quiet_native_stderr()
+    console.set_quiet(args.quiet)
     _setup_logging(args.verbose)
     from photcat.catalogs import CatalogError
     from photcat.pipeline.config import ConfigError

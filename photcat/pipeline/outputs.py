@@ -99,7 +99,8 @@ def own_qp_files(out: str | Path) -> dict[str, Path]:
     if not isinstance(man, dict) or man.get("format") != MANIFEST_FORMAT:
         return {}
     own = {}
-    for e in man.get("qp") or []:
+    entries = man.get("qp")
+    for e in entries if isinstance(entries, list) else []:
         r = e.get("representation") if isinstance(e, dict) else None
         if r not in QP_REPRESENTATIONS:
             continue
@@ -111,9 +112,9 @@ def own_qp_files(out: str | Path) -> dict[str, Path]:
     return own
 
 
-def _check_qp_files(out: Path) -> None:
+def _check_qp_files(out: Path, representations) -> None:
     own = own_qp_files(out)
-    for r in QP_REPRESENTATIONS:
+    for r in representations:
         p = qp_path(out, r)
         if (p.exists() or p.is_symlink()) and r not in own:
             raise OutputError(
@@ -175,8 +176,10 @@ def check_output(
     models: list[str | Path],
     *,
     overwrite: bool = False,
+    qp: tuple[str, ...] = (),
 ) -> None:
-    """Refuse an output path that would overwrite, or sit inside, something it must not.
+    """Refuse an output path that would overwrite, or sit inside, something it must not
+    (with ``qp``, the qp files of those representations too).
 
     Raises :class:`OutputError` with a one-line message naming the path and the reason.
     """
@@ -219,6 +222,7 @@ def check_output(
         _check_folder(out, overwrite)
     else:
         _check_file(out)
+    _check_qp_files(out, qp)
 
 
 def _check_file(out: Path) -> None:
@@ -230,7 +234,6 @@ def _check_file(out: Path) -> None:
     side = manifest_path(out)
     if side.exists() and manifest_format(side) != MANIFEST_FORMAT:
         raise OutputError(f"{side} exists and was not written by photcat predict")
-    _check_qp_files(out)
 
 
 def own_entries(out: Path) -> tuple[set[str], list[str]]:
@@ -309,10 +312,7 @@ def _check_folder(out: Path, overwrite: bool) -> None:
     clash = [
         f
         for f in foreign
-        if OWN_PART.fullmatch(f)
-        or QP_FILE.fullmatch(f)
-        or f in ("manifest.json", LOCK_NAME)
-        or f in HATS_FILES
+        if OWN_PART.fullmatch(f) or f in ("manifest.json", LOCK_NAME) or f in HATS_FILES
     ]
     if clash:
         raise OutputError(

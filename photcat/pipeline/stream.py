@@ -55,7 +55,8 @@ from photcat.catalogs.partitions import (
     read_partition,
 )
 from photcat.catalogs.writer import write_part, write_tables
-from photcat.fileio import remove_temporaries, sha256_file, write_json
+from photcat.console import Progress
+from photcat.fileio import remove_temporaries, sha256_file, umask, write_json
 from photcat.pipeline.outputs import (
     MANIFEST_FORMAT,
     OWN_PART,
@@ -150,6 +151,7 @@ def _run_job(job: Job, table: pd.DataFrame | None, table_meta: dict | None) -> d
         where = job.part.path if job.part is not None else "the catalogue"
         raise NoErrorsError(f"{where}: {exc}") from None
     entry: dict[str, Any] = {"rows": at.num_rows, **meta.get("partition", {})}
+    entry["flagged"] = flag_counts(at)
     if job.out is None:  # for one output file: its checksum here, where the work is spread
         with stage("write"):
             entry.update(table=at, sha256=_ipc_sha256(at), sha256_of="arrow-ipc-stream")
@@ -160,6 +162,46 @@ def _run_job(job: Job, table: pd.DataFrame | None, table_meta: dict | None) -> d
     entry["file"] = f"{job.part.name}.parquet" if job.part is not None else out.name
     entry["bytes"] = out.stat().st_size
     return entry
+
+
+def flag_counts(table) -> dict[str, int]:
+    """Rows of an Arrow value-added table (or of a ``flag_photcat`` array) with each flag
+    bit set (bits set nowhere left out)."""
+    if isinstance(table, np.ndarray):
+        flag = table
+    elif "flag_photcat" not in table.column_names:
+        return {}
+    else:
+        flag = table["flag_photcat"].to_numpy(zero_copy_only=False)
+    counts = {name: int(np.count_nonzero(flag & bit)) for name, bit in FLAG_BITS.items()}
+    return {k: v for k, v in counts.items() if v}
+
+
+def summary_lines(manifest: dict, seconds: float) -> list[str]:
+    """The end-of-run summary of ``photcat predict``: outputs, rows, rows flagged by reason,
+    time and rate."""
+    rows = int(manifest["rows"])
+    flagged: dict[str, int] = {}
+    for e in manifest["partitions"]:
+        for k, v in (e.get("flagged") or {}).items():
+            flagged[k] = flagged.get(k, 0) + int(v)
+    lines = [
+        f"value-added catalogue: {manifest['output']} ({rows:,} rows in, {rows:,} out, "
+        f"{len(manifest['partitions'])} partition(s); manifest {manifest_path(manifest['output'])})"
+    ]
+    lines += [
+        f"qp {e['representation']} PDFs: {qp_path(manifest['output'], e['representation'])}"
+        for e in manifest.get("qp") or []
+    ]
+    if flagged:
+        lines.append("rows flagged (flag_photcat; a row can have several reasons):")
+        lines += [
+            f"  {k:<30} {v:>12,}  ({100 * v / max(rows, 1):.1f} %)" for k, v in flagged.items()
+        ]
+    else:
+        lines.append("rows flagged: none")
+    lines.append(f"time: {seconds:,.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s)")
+    return lines
 
 
 @lru_cache(maxsize=2)
@@ -427,7 +469,7 @@ def predict_catalog(
         from photcat.interop.qp_ensembles import _qp
 
         _qp()  # the extra is there, before any prediction
-    check_output(out, [catalog], list(model_dirs), overwrite=overwrite)
+    check_output(out, [catalog], list(model_dirs), overwrite=overwrite, qp=qp)
     loaded = _models(model_dirs, pins)  # verified (and pins checked) before any output exists
     meta = {**(provenance or {}), "source": str(catalog), "input_format": fmt}
     jobs = _Jobs(schema, model_dirs, config, meta, pins)
@@ -441,7 +483,7 @@ def predict_catalog(
     try:
         with output_lock(out, remove_on_error=created):
             _remove_leftovers(out, layout)
-            old_qp = own_qp_files(out)  # before the new parts replace the old manifest
+            qp_files = _QpFiles(out, qp)  # photcat's qp files of the run before, if any
             executor: Any = _Local()
             if parts and dask_scheduler is not None:
                 executor = _Dask(dask_scheduler)
@@ -450,10 +492,18 @@ def predict_catalog(
             elif not parts and (dask_scheduler is not None or workers > 1):
                 log.warning("photcat: %s is %s, read in order by this process only", catalog, fmt)
             try:
-                if layout == "folder":
-                    entries = _to_folder(catalog, fmt, parts, jobs, out, executor, partition_rows)
-                else:
-                    entries = _to_file(catalog, fmt, parts, jobs, out, executor, partition_rows)
+                args = (catalog, fmt, parts, jobs, out, executor, partition_rows)
+                total = sum(p.rows for p in parts) if parts else None
+                try:  # the qp files are written from the staged catalogue, before it commits
+                    with Progress("predicting", total, "rows") as progress:
+                        kw = dict(before_commit=qp_files.prepare, progress=progress)
+                        if layout == "folder":
+                            entries = _to_folder(*args, **kw)
+                        else:
+                            entries = _to_file(*args, **kw)
+                except BaseException:
+                    qp_files.discard()
+                    raise
             finally:
                 executor.close()
             manifest = {
@@ -477,7 +527,7 @@ def predict_catalog(
             }
             if layout != "folder":
                 manifest["sha256"] = sha256_file(out)
-            manifest["qp"] = _write_qp(out, layout, entries, qp, old_qp)
+            manifest["qp"] = qp_files.commit()
             write_json(manifest_path(out), manifest)
     except BaseException:
         if created and layout == "folder":
@@ -486,25 +536,60 @@ def predict_catalog(
     return manifest
 
 
-def _write_qp(
-    out: Path, layout: str, entries: list[dict], representations, old: dict[str, Path]
-) -> list[dict]:
-    """Write the qp files asked for; remove photcat's own qp files of an earlier run
-    (``old``) that this run does not rewrite (they would describe other predictions)."""
-    from photcat.interop import qp_ensembles
+class _QpFiles:
+    """The qp files of one run: written beside the staged catalogue (:meth:`prepare`, as
+    temporaries), moved into place once the catalogue is (:meth:`commit`), so a failure
+    leaves the previous output, qp files included, as it was."""
 
-    for r, p in old.items():
-        if r not in representations:
-            p.unlink()
-    written = []
-    files = [out / e["file"] for e in entries if e["rows"]] if layout == "folder" else [out]
-    for r in representations:
-        path = qp_path(out, r)
-        rows = qp_ensembles.write_qp(out, path, r, files=files)
-        written.append(
-            {"representation": r, "file": path.name, "rows": rows, "sha256": sha256_file(path)}
-        )
-    return written
+    def __init__(self, out: Path, representations: tuple[str, ...]) -> None:
+        self.out, self.representations = out, representations
+        self.old = own_qp_files(out)  # before the new parts replace the old manifest
+        layout = output_layout(out)
+        self.fmt = "parquet" if layout == "folder" else layout  # staged files' names say none
+        self.pending: dict[str, tuple[Path, int]] = {}
+
+    def prepare(self, staged) -> None:
+        if not self.representations:
+            return
+        from photcat.interop import qp_ensembles
+
+        files = [Path(staged)] if isinstance(staged, (str, Path)) else list(staged)
+        for r in self.representations:
+            final = qp_path(self.out, r)
+            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+            os.close(fd)
+            self.pending[r] = (Path(tmp), 0)
+            rows = qp_ensembles.write_qp(
+                self.out, Path(tmp), r, files=files, atomic=False, fmt=self.fmt
+            )
+            self.pending[r] = (Path(tmp), rows)
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending.values():
+            tmp.unlink(missing_ok=True)
+        self.pending.clear()
+
+    def commit(self) -> list[dict]:
+        """Move the new files into place; remove photcat's own files of representations
+        this run did not write (they would describe other predictions)."""
+        written = []
+        for r, (tmp, rows) in self.pending.items():
+            final = qp_path(self.out, r)
+            os.chmod(tmp, 0o666 & ~umask())
+            os.replace(tmp, final)
+            written.append(
+                {
+                    "representation": r,
+                    "file": final.name,
+                    "rows": rows,
+                    "sha256": sha256_file(final),
+                }
+            )
+        self.pending.clear()
+        for r, p in self.old.items():
+            if r not in self.representations:
+                p.unlink(missing_ok=True)
+        return written
 
 
 def _remove_leftovers(out: Path, layout: str) -> None:
@@ -579,7 +664,9 @@ def _results(parts, jobs: _Jobs, catalog, executor, rows, outdir: Path | None):
         yield run_job(job, table, tmeta)
 
 
-def _to_folder(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> list[dict]:
+def _to_folder(
+    catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows, before_commit=None, progress=None
+) -> list[dict]:
     """Part files into a staging folder inside ``out``, moved into place once all succeeded;
     then the earlier run's parts that this run did not write again are removed (only files
     :func:`~photcat.pipeline.outputs.own_entries` says photcat wrote)."""
@@ -593,10 +680,12 @@ def _to_folder(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> l
                 path = write_part(e.pop("table"), staging / f"{part_name(e['index'])}.parquet")
                 e.update(file=path.name, sha256=sha256_file(path), bytes=path.stat().st_size)
             entries.append(e)
-            if e["rows"]:
-                log.info("photcat: partition %d: %d rows", e["index"], e["rows"])
+            if progress is not None:
+                progress.advance(e["rows"])
         if not sum(e["rows"] for e in entries):
             raise CatalogError(f"{catalog} holds no rows to predict")
+        if before_commit is not None:
+            before_commit([staging / e["file"] for e in entries if e["rows"]])
         own_before, _ = own_entries(out)
         (out / "manifest.json").unlink(missing_ok=True)  # incomplete until the new one is written
         for e in entries:
@@ -614,7 +703,9 @@ def _to_folder(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> l
     return entries
 
 
-def _to_file(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> list[dict]:
+def _to_file(
+    catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows, before_commit=None, progress=None
+) -> list[dict]:
     """One output file: Parquet streamed row group by row group; FITS gathered then written."""
     import pyarrow.parquet as pq
 
@@ -641,14 +732,14 @@ def _to_file(catalog, fmt, parts, jobs: _Jobs, out: Path, executor, rows) -> lis
                 e["row_group"] = n_groups
                 n_groups += 1
             entries.append(e)
-            if e["rows"]:
-                log.info("photcat: partition %d: %d rows", i, e["rows"])
+            if progress is not None:
+                progress.advance(e["rows"])
             yield t
         if not sum(e["rows"] for e in entries):  # raised inside the atomic write: no file
             raise CatalogError(f"{catalog} holds no rows to predict")
 
     try:
-        write_tables(tables(), out)
+        write_tables(tables(), out, before_commit=before_commit)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
