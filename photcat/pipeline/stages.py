@@ -13,6 +13,7 @@ import pandas as pd
 
 from photcat.catalogs.reader import iter_read
 from photcat.catalogs.report import IngestReport
+from photcat.console import Progress
 from photcat.pipeline import training
 from photcat.pipeline.loader import load_model
 from photcat.pipeline.vac import PredictConfig
@@ -39,7 +40,15 @@ def ingest(
     counts = {"parts": 0}
 
     def tables():
-        for part in iter_read(path, schema, rows=rows, keep_columns=True, checksum=input_sha256):
+        with Progress("ingesting", None, "rows") as progress:
+            for part in iter_read(
+                path, schema, rows=rows, keep_columns=True, checksum=input_sha256
+            ):
+                progress.advance(len(part.table))
+                yield part
+
+    def arrow_tables():
+        for part in tables():
             if not first:
                 first.update(catalog=part, report=part.report)
             else:
@@ -50,10 +59,10 @@ def ingest(
             yield to_arrow(part.table, None, meta, part.meta.get("input_units"))
 
     if out is None:
-        for _ in tables():
+        for _ in arrow_tables():
             pass
     else:
-        write_tables(tables(), out)
+        write_tables(arrow_tables(), out)
     cat = first["catalog"]
     out_report = first["report"].to_dict()
     out_report.update(
