@@ -214,6 +214,12 @@ def _table(stage, tag: str) -> Any:
     return data
 
 
+def _shared(*extra: str) -> dict[str, Param]:
+    """RAIL's shared parameters both stages read tables with (copies, as RAIL's stages take)."""
+    names = ("bands", "err_bands", "nondetect_val", "nonobserved_val", *extra)
+    return {n: SharedParams.copy_param(n) for n in names}
+
+
 _MAPPING = dict(
     photcat_bands=Param(
         list,
@@ -237,12 +243,7 @@ class PhotcatInformer(CatInformer):
     outputs = [("model", PhotcatModelHandle)]
     config_options = CatInformer.config_options.copy()
     config_options.update(
-        bands=SharedParams.copy_param("bands"),
-        err_bands=SharedParams.copy_param("err_bands"),
-        redshift_col=SharedParams.copy_param("redshift_col"),
-        id_col=SharedParams.copy_param("id_col"),
-        nondetect_val=SharedParams.copy_param("nondetect_val"),
-        nonobserved_val=SharedParams.copy_param("nonobserved_val"),
+        **_shared("redshift_col", "id_col"),
         ref_band=Param(
             str,
             "",
@@ -328,10 +329,7 @@ class PhotcatEstimator(CatEstimator):
     inputs = [("model", PhotcatModelHandle), ("input", TableHandle)]
     config_options = CatEstimator.config_options.copy()
     config_options.update(
-        bands=SharedParams.copy_param("bands"),
-        err_bands=SharedParams.copy_param("err_bands"),
-        nondetect_val=SharedParams.copy_param("nondetect_val"),
-        nonobserved_val=SharedParams.copy_param("nonobserved_val"),
+        **_shared(),
         qp_representation=Param(
             str, "interp", msg="qp representation: interp, hist (truncated PDF) or mixmod"
         ),
