@@ -23,6 +23,7 @@ peer. Results: ``benchmarks/results/rail_compare.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -60,16 +61,10 @@ def _boss() -> tuple[dict, dict]:
     out = []
     for part in ("/train/", "/eval/"):
         rows = df[df["src_file"].str.contains(part, regex=False)]
-        d = {
-            c: rows[f"MAG_{b.upper()}"].to_numpy(float) for c, b in zip(BANDS, "ugriz", strict=True)
-        }
-        d.update(
-            {
-                c: rows[f"MAGERR_{b.upper()}"].to_numpy(float)
-                for c, b in zip(ERRS, "ugriz", strict=True)
-            }
-        )
-        d["redshift"] = rows["Z"].to_numpy(float)
+        # writable copies: FlexZBoost replaces non-detections in place
+        d = {c: np.array(rows[f"MAG_{b.upper()}"], dtype=float) for c, b in zip(BANDS, "ugriz")}  # noqa: B905
+        d |= {c: np.array(rows[f"MAGERR_{b.upper()}"], dtype=float) for c, b in zip(ERRS, "ugriz")}  # noqa: B905
+        d["redshift"] = np.array(rows["Z"], dtype=float)
         out.append(d)
     return out[0], out[1]
 
@@ -308,18 +303,24 @@ def main(argv: list[str] | None = None) -> int:
     results = {"started": started, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                "versions": versions(), "samples": {}}  # fmt: skip
+    from photcat.fileio import write_json
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "rail_compare.json"
+    if path.exists():  # samples run before (another invocation) are kept
+        old = json.loads(path.read_text())
+        results["samples"] = {k: v for k, v in old.get("samples", {}).items() if k not in names}
     with tempfile.TemporaryDirectory(prefix="rail-compare-") as tmp:
         cwd = os.getcwd()
         os.chdir(tmp)  # RAIL stages write their model files into the working folder
         try:
             for name, (tr, te, zmax) in samples(names).items():
-                results["samples"][name] = run_sample(name, tr, te, zmax, seeds, Path(tmp))
+                res = run_sample(name, tr, te, zmax, seeds, Path(tmp))
+                res.update(started=started, command=results["command"], seeds=seeds)
+                results["samples"][name] = res
+                write_json(path, results)  # after each sample: a later failure keeps it
         finally:
             os.chdir(cwd)
-    from photcat.fileio import write_json
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_json(RESULTS / "rail_compare.json", results)
     md = table(results)
     (RESULTS / "rail_compare.md").write_text(md)
     print(md)

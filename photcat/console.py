@@ -22,16 +22,19 @@ import io
 import os
 import re
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-# one line of native chatter: absl's C++ log prefix ("I0000 00:00:1796184099.640488   14530
-# cudart_stub.cc:31] ..."), absl's pre-initialisation notice, and TensorFlow's CPU-feature
-# and plugin-registration notices
+# one line of native start-up chatter: absl's C++ log prefix ("I0000 00:00:1796184099.640488
+# 14530 cudart_stub.cc:31] ...") at level I, or at levels W/E for the known harmless start-up
+# notices of a CPU-only machine (no CUDA, a newer graph attribute); absl's pre-initialisation
+# notice; TensorFlow's CPU-feature notices. Fatal (F) lines and other errors are kept.
 CHATTER = re.compile(
-    r"^(?:[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\] "
+    r"^(?:I\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\] "
+    r"|[WE]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\] (?:failed call to cuInit"
+    r"|NodeDef mentions attribute \w+ which is not in the op definition"
+    r"|Unable to register cu(?:DNN|FFT|BLAS) factory|TF-TRT Warning)"
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|To enable the following instructions: .* rebuild TensorFlow"
     r"|This TensorFlow binary is optimized to use available CPU instructions)"
@@ -41,6 +44,33 @@ CHATTER = re.compile(
 PLAIN_EVERY = 30.0
 
 _state: dict[str, Any] = {"installed": False, "tty": None, "quiet": False}
+
+# the filter: a separate process, so that what a crashing photcat wrote last (a native
+# abort message, a fault handler's traceback) is still passed on after photcat is gone
+_FILTER = """
+import os, re, sys
+chatter = re.compile(sys.argv[1].encode())
+def put(data):
+    while data:
+        try:
+            data = data[os.write(1, data):]
+        except OSError:
+            return
+pending = b""
+while True:
+    try:
+        chunk = os.read(0, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    *lines, pending = (pending + chunk).split(b"\\n")
+    kept = [ln for ln in lines if not chatter.match(ln)]
+    if kept:
+        put(b"\\n".join(kept) + b"\\n")
+if pending and not chatter.match(pending):
+    put(pending)
+"""
 
 
 def stderr_is_terminal() -> bool:
@@ -60,68 +90,53 @@ def set_quiet(quiet: bool) -> None:
 
 
 def quiet_native_stderr() -> None:
-    """Filter native libraries' chatter out of file descriptor 2 for the rest of the process
-    (idempotent); undone at exit, after the filter has passed on what is left."""
-    if _state["installed"] or sys.stderr is not sys.__stderr__:
-        return  # already, or standard error is someone else's (a test's capture): leave it
+    """Filter native libraries' start-up chatter out of file descriptor 2 for the rest of
+    the process and its children (idempotent); undone at exit and by :func:`restore_stderr`."""
+    if _state["installed"] or sys.stderr is None or sys.stderr is not sys.__stderr__:
+        return  # already, no standard error at all, or someone else's (a test's capture)
     stderr_is_terminal()
+    import subprocess
+
     try:
         sys.stderr.flush()
         real = os.dup(2)
         r, w = os.pipe()
-    except OSError:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _FILTER, CHATTER.pattern],
+            stdin=r,
+            stdout=real,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C stops photcat, not the filter passing on its last lines
+        )
+    except (OSError, ValueError):
         return
+    os.close(r)
     os.dup2(w, 2)
     os.close(w)
-    os.set_inheritable(2, True)
-    out = os.fdopen(real, "wb", buffering=0, closefd=False)
-    thread = threading.Thread(target=_pump, args=(r, out), name="photcat-stderr", daemon=True)
-    thread.start()
     previous = sys.stderr
     sys.stderr = io.TextIOWrapper(
         os.fdopen(os.dup(real), "wb", buffering=0), encoding="utf-8", errors="replace",
         line_buffering=True, write_through=True,
     )  # fmt: skip
-    _state.update(installed=True, real=real, thread=thread, previous=previous)
-    atexit.register(_restore)
+    _state.update(installed=True, real=real, proc=proc, previous=previous)
+    atexit.register(restore_stderr)
 
 
-def _pump(fd: int, out) -> None:
-    pending = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        kept = [ln for ln in lines if not CHATTER.match(ln.decode("utf-8", "replace"))]
-        if kept:
-            try:
-                out.write(b"\n".join(kept) + b"\n")
-            except OSError:
-                pass
-    if pending and not CHATTER.match(pending.decode("utf-8", "replace")):
-        try:
-            out.write(pending)
-        except OSError:
-            pass
-    os.close(fd)
-
-
-def _restore() -> None:
+def restore_stderr() -> None:
+    """Point file descriptor 2 back at the real standard error (before ``exec``, at exit)."""
     if not _state["installed"]:
         return
+    _state["installed"] = False
     try:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-    os.dup2(_state["real"], 2)  # closes the pipe's last write end held by this process
-    _state["thread"].join(timeout=2.0)
+    os.dup2(_state["real"], 2)  # this process's write end of the pipe closes
     sys.stderr = _state["previous"]
-    _state["installed"] = False
+    try:  # the filter ends when every writer is gone; children may keep it a while longer
+        _state["proc"].wait(timeout=0.3)
+    except Exception:  # noqa: BLE001 - a child still holds the pipe: the filter outlives us
+        pass
 
 
 @contextlib.contextmanager
@@ -137,6 +152,10 @@ def progress_label(label: str) -> Iterator[None]:
 
 def current_label(default: str) -> str:
     return _state.get("label") or default
+
+
+def _rate(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
 
 
 class Progress:
@@ -197,11 +216,14 @@ class Progress:
         rate = self.done / max(now - self._t0, 1e-9)
         if self._bar is not None:
             self._bar.update(
-                self._task, completed=self.done, rate=f"{rate:,.0f} {self.unit}/s", note=self.note
+                self._task, completed=self.done, rate=f"{_rate(rate)} {self.unit}/s", note=self.note
             )
         elif now - self._last >= self.every:
             self._last = now
-            print(self._line(rate, now), file=sys.stderr, flush=True)
+            try:
+                print(self._line(rate, now), file=sys.stderr, flush=True)
+            except (OSError, ValueError):  # standard error closed or a broken pipe: stop showing
+                self.every = float("inf")
 
     def _line(self, rate: float, now: float) -> str:
         done = f"{self.done:,.0f}" + (f" of {self.total:,.0f}" if self.total else "")
@@ -209,7 +231,7 @@ class Progress:
         if self.total and rate > 0:
             left = f", about {(self.total - self.done) / rate:,.0f} s left"
         note = f"; {self.note}" if self.note else ""
-        return f"photcat: {self.what}: {done} {self.unit} ({rate:,.0f} {self.unit}/s{left}){note}"
+        return f"photcat: {self.what}: {done} {self.unit} ({_rate(rate)} {self.unit}/s{left}){note}"
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:

@@ -48,6 +48,9 @@ def test_chatter_pattern_matches_tensorflow_lines_only():
     ]
     assert all(CHATTER.match(x) for x in lines)
     kept = [
+        "F0000 00:00:1796185564.236333   32149 tensor_shape.cc:587] Check failed: 0 <= new_num",
+        "W0000 00:00:1796185564.236333   32149 bfc_allocator.cc:291] RESOURCE_EXHAUSTED: OOM",
+        "E0000 00:00:1796185564.236333   32149 bfc_allocator.cc:91] Failed to allocate 8.0GiB",
         "photcat: error: /x.fits: no column mag_u",
         "photcat: predicting: 250 of 1,000 rows (5,000 rows/s, about 0 s left)",
         "Warning: the training catalogue has no magnitude errors",
@@ -155,6 +158,35 @@ def test_progress_on_a_terminal_plain_lines_in_cron_nothing_when_quiet(knn_folde
     assert re.fullmatch(
         r"photcat: predicting: 20,000 of 20,000 rows \([\d,]+ rows/s, about 0 s left\)", lines[-1]
     )
+
+
+def test_filter_passes_on_a_crash_and_survives_a_closed_stderr(tmp_path):
+    """What a crashing process wrote last still arrives (the filter is its own process);
+    photcat runs with standard error closed."""
+    code = (
+        "import os, sys; from photcat import console; console.quiet_native_stderr(); "
+        "os.write(2, b'I0000 00:00:1.5   7 port.cc:1] oneDNN custom operations are on\\n'); "
+        "os.write(2, b'terminate called after throwing an instance of std::bad_alloc\\n'); "
+        "os.abort()"
+    )
+    for _ in range(3):
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+        assert res.returncode != 0
+        assert b"terminate called after throwing" in res.stderr
+        assert b"oneDNN" not in res.stderr
+    closed = subprocess.run(
+        [*PHOTCAT, "models"],
+        stderr=subprocess.DEVNULL,
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        timeout=60,
+    )
+    assert closed.returncode == 0 and b"normal-committee" in closed.stdout
+    res = subprocess.run(
+        " ".join([*PHOTCAT, "models"]) + " 2>&-", shell=True, capture_output=False,
+        stdout=subprocess.PIPE, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0 and b"normal-committee" in res.stdout
 
 
 def test_version():

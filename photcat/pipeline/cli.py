@@ -171,6 +171,9 @@ def preflight(task, config: str | None = None) -> None:
     from photcat.pipeline.training import reference_band_for
 
     _check_values(task, config)
+    for parent in [Path(task.output_dir), *Path(task.output_dir).absolute().parents]:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"--out {task.output_dir}: {parent} is a file, not a folder")
     try:
         models = [(task.photoz_model, "photoz"), (task.quiescent_model, "quiescent")]
         if task.class_column:
@@ -576,6 +579,9 @@ def cmd_scheduler(args) -> int:
         file=sys.stderr,
         flush=True,
     )
+    from photcat.console import restore_stderr
+
+    restore_stderr()  # luigid writes to the real standard error, not to the filter's pipe
     os.execv(exe, argv)
     return 0  # not reached
 

@@ -96,6 +96,8 @@ def plan_lines(task) -> list[str]:
     lines = [f"{'done  ' if done[t.task_id] else 'to run'}  {_short(t)}" for t in order]
     todo = sum(not v for v in done.values())
     lines.append(f"{len(order)} task(s): {todo} to run, {len(order) - todo} already complete")
+    if todo:  # tasks a running task asks for (one per partition of a catalogue) are not known
+        lines.append("(a catalogue's partitions are added as tasks when the run reaches them)")
     return lines
 
 

@@ -181,10 +181,11 @@ def summary_lines(manifest: dict, seconds: float) -> list[str]:
     """The end-of-run summary of ``photcat predict``: outputs, rows, rows flagged by reason,
     time and rate."""
     rows = int(manifest["rows"])
-    flagged: dict[str, int] = {}
+    flagged = dict.fromkeys(FLAG_BITS, 0)  # in bit order
     for e in manifest["partitions"]:
         for k, v in (e.get("flagged") or {}).items():
             flagged[k] = flagged.get(k, 0) + int(v)
+    flagged = {k: v for k, v in flagged.items() if v}
     lines = [
         f"value-added catalogue: {manifest['output']} ({rows:,} rows in, {rows:,} out, "
         f"{len(manifest['partitions'])} partition(s); manifest {manifest_path(manifest['output'])})"
