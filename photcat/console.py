@@ -4,8 +4,9 @@ TensorFlow, XLA and absl write their start-up lines (``oneDNN custom operations 
 ``Could not find cuda drivers``, ``All log messages before absl::InitializeLog()``) from C++
 straight to file descriptor 2, before and beside Python's logging, so neither
 ``TF_CPP_MIN_LOG_LEVEL`` nor a logging filter reaches all of them. :func:`quiet_native_stderr`
-therefore points descriptor 2 at a pipe read by a thread that drops those lines and passes
-everything else on, and gives Python's ``sys.stderr`` a duplicate of the real descriptor, so
+therefore points descriptor 2 at a pipe read by a small filter process that drops those lines
+and passes everything else on (a process, not a thread, so that what a crashing photcat wrote
+last still arrives), and gives Python's ``sys.stderr`` a duplicate of the real descriptor, so
 photcat's own messages, warnings and progress go out directly (and a terminal is still seen
 as one). Child processes inherit the filtered descriptor. ``photcat -v`` leaves all of this
 off and shows the chatter.
