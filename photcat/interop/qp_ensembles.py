@@ -313,7 +313,8 @@ def _id_width(files: list[Path], fmt: str | None = None) -> int | None:
             t = Table.read(f, format="fits")
             if "object_id" not in t.colnames:
                 return None
-            col = pa.chunked_array([pa.array(np.asarray(t["object_id"]).tolist())])
+            ids = np.asarray(t["object_id"])
+            col = pa.chunked_array([pa.array(np.char.encode(ids.astype(str), "utf-8"))])
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             if not pa.types.is_binary(col.type):
                 return None
@@ -323,9 +324,7 @@ def _id_width(files: list[Path], fmt: str | None = None) -> int | None:
 
 
 def _id_bytes(ids: pd.Series, width: int) -> np.ndarray:
-    return np.array(
-        [str(v).encode("utf-8") if not isinstance(v, bytes) else v for v in ids], dtype=f"S{width}"
-    )
+    return np.char.encode(np.asarray(ids, dtype=str), "utf-8").astype(f"S{width}")
 
 
 def _rows(path: Path, fmt: str | None = None) -> int:
